@@ -1,0 +1,310 @@
+"""The HTTP layer: Starlette requests in, HTTP 200 envelopes out. It only translates.
+
+Everything under /v4/ is the REST API; /_timconform/ is the control plane (reset, fault plan,
+recorded requests, health) and answers loopback clients only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from timconform import spec as spec_module
+from timconform import usersig
+from timconform.emulator import behaviour as behaviour_module
+from timconform.emulator import faults as faults_module
+from timconform.emulator import preload
+from timconform.emulator.config import DOCUMENTED, EmulatorConfig
+from timconform.emulator.envelope import Envelopes, dumps
+from timconform.emulator.errors import ApiError
+from timconform.emulator.gateway import GatewayCodes, RandomMemory, decode_body, parse_query
+from timconform.emulator.model import App, Limits, Model
+from timconform.emulator.operations import HANDLERS, WRITES, Call
+from timconform.emulator.ratelimit import SlidingWindowLimiter
+from timconform.emulator.validation import ImportValidator
+
+log = logging.getLogger("timconform.emulator")
+JSON_TYPE = "application/json; charset=utf-8"
+CONTROL_PREFIX = "/_timconform/"
+
+
+class Emulator:
+    """A faithful friend_import service: state model, gateway checks, faults; an ASGI app."""
+
+    def __init__(self, config: EmulatorConfig | None = None, *, spec: spec_module.Spec | None = None) -> None:
+        self.config = config = config or EmulatorConfig()
+        self.spec = spec = spec or spec_module.load()
+        self.behaviour = behaviour_module.load(spec, config.behaviour)
+        limit = spec.limit
+        batch = {"multiaccount_import": limit("multiaccount_import_accounts"),
+                 "account_check": limit("account_check_items"), "account_delete": limit("account_delete_items"),
+                 "friend_check": limit("friend_check_items"), "friend_get_list": limit("friend_check_items"),
+                 "friend_delete": limit("friend_delete_items")}
+        self.model = Model(self.behaviour, Limits(friends_per_user=limit("friends_per_user"),
+                                                  friend_lists_per_user=limit("friend_lists_per_user"),
+                                                  free_trial_accounts=limit("free_trial_accounts"), batch=batch))
+        self.app_state = self.model.add_app(App(config.sdkappid, config.secret_key, config.admins,
+                                                custom_tags=config.custom_tags, edition=config.edition))
+        self.verifier = usersig.Verifier(self._secret_key, clock=config.clock)
+        self.limiter = SlidingWindowLimiter(clock=config.monotonic)
+        self.envelopes = Envelopes(spec)
+        self.validator = ImportValidator(spec, self.behaviour)
+        self.codes = GatewayCodes(spec, self.behaviour)
+        self.randoms = RandomMemory()
+        self.recorded: list[dict[str, Any]] = []
+        self._in_flight: set[tuple[int, str]] = set()
+        self.faults = self._fault_plan(config.faults)
+        if config.accounts is not None:
+            preload.load(self.model, self.app_state, config.accounts, self.validator)
+
+    # -- public helpers -------------------------------------------------------------------------
+
+    def usersig(self, identifier: str | None = None, *, expire: int = 86400) -> str:
+        """A valid UserSig for this emulator's app (the admin by default), dated by the emulator's clock."""
+        return usersig.generate(self.config.sdkappid, identifier or self.config.admins[0], self.config.secret_key,
+                                expire=expire, now=int(self.config.clock()))
+
+    def reset(self) -> None:
+        """Forget accounts, friendships, rate windows, recordings and fault counts; keep the configuration."""
+        self.model.reset()
+        self.limiter.reset()
+        self.randoms.clear()
+        self.recorded.clear()
+        self.faults = faults_module.FaultPlan(self.faults.faults)
+        if self.config.accounts is not None:
+            preload.load(self.model, self.app_state, self.config.accounts, self.validator)
+
+    def install_faults(self, data: Any) -> None:
+        self.faults = faults_module.parse(data, known_codes=self.spec.codes, operations=self.spec.operations)
+
+    def _fault_plan(self, source: Any) -> faults_module.FaultPlan:
+        if source is None:
+            return faults_module.FaultPlan()
+        if isinstance(source, faults_module.FaultPlan):
+            return source
+        return faults_module.load(source, known_codes=self.spec.codes, operations=self.spec.operations)
+
+    def _secret_key(self, sdkappid: int) -> str | None:
+        app = self.model.apps.get(sdkappid)
+        return app.secret_key if app is not None else None
+
+    def _rate(self, operation: str) -> int | None:
+        setting = self.config.rate_limit
+        if setting is None:
+            return None
+        if setting == DOCUMENTED:
+            return self.spec.operations[operation].rate_per_second
+        return int(setting)
+
+    # -- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        if scope["path"].startswith(CONTROL_PREFIX):
+            response = await self._control(request)
+        else:
+            response = await self._serve(request)
+        await response(scope, receive, send)
+
+    async def _serve(self, request: Request) -> Response:
+        record = {"time": time.time(), "method": request.method, "path": request.url.path} if self.config.record else None
+        operation = ""
+        try:
+            operation, payload = await self._handle(request, record)
+            response = self._respond(payload)
+        except ApiError as error:
+            response = self._respond(self.envelopes.fail(operation, error.code, error.info))
+        except _RawAnswer as answer:
+            response = answer.response
+        except Exception:  # noqa: BLE001 - an emulator bug must still answer in the documented way
+            log.exception("internal error while serving %s", request.url.path)
+            response = self._respond(self.envelopes.fail(operation, self.codes.internal))
+        if record is not None:
+            record["status"] = response.status_code
+            record["response"] = response.body.decode("utf-8", "replace")
+            self.recorded.append(record)
+        return response
+
+    async def _handle(self, request: Request, record: dict | None) -> tuple[str, dict[str, Any]]:
+        op = self.spec.operation_by_path(request.url.path)
+        if record is not None:
+            record["query"] = _redacted_query(request)
+            record["headers"] = {k: v for k, v in request.headers.items()}
+        if op is None:
+            raise ApiError(self.codes.unknown_command, "Unknown command")
+        operation = op.name
+        faults = self.faults.next_call(operation)
+        if request.method != "POST":
+            raise _OperationError(operation, self.codes.method, "Only POST is supported")
+        try:
+            return operation, await self._checked(request, operation, faults, record)
+        except ApiError as error:
+            raise _OperationError(operation, error.code, error.info) from None
+
+    async def _checked(self, request, operation, faults, record) -> dict[str, Any]:
+        query = parse_query(request.scope["query_string"], self.codes, self.behaviour)
+        app = self.model.apps.get(query.sdkappid)
+        if app is None:
+            raise ApiError(self.codes.sdkappid_unknown)
+        try:
+            self.verifier.verify(query.usersig, query.sdkappid, query.identifier)
+        except usersig.UserSigError as error:
+            if record is not None:
+                record["usersig"] = error.reason.name
+            raise ApiError(self.codes.usersig[error.reason]) from None
+        if record is not None:
+            record["usersig"] = "valid"
+        if query.identifier not in app.admins:
+            raise ApiError(self.codes.admin)
+        rate = self._rate(operation)
+        if rate is not None and not self.limiter.admit((query.sdkappid, operation), rate):
+            raise ApiError(self.codes.rate_limit)
+        if self.codes.random_reuse and self.randoms.seen_before(query.sdkappid, query.random):
+            raise ApiError(self.codes.random_reuse, "random was used before")
+        if self.behaviour.content_type_header != "accept-any" and \
+                not request.headers.get("content-type", "").startswith("application/json"):
+            raise ApiError(self.codes.content_type_header, "Content-Type must be application/json")
+        item_faults = await self._apply_faults(faults)
+        raw = await _read_capped(request, self.config.max_body_bytes, self.codes.body_size)
+        if record is not None:
+            record["body"] = raw.decode("utf-8", "replace")
+        body = decode_body(raw, self.codes)
+        call = Call(self.model, app, self.envelopes, self.validator, item_faults)
+        payload = await self._run(operation, call, body)
+        if any(f.action == "old-shape" for f in faults) and operation == "friend_import":
+            payload = _old_shape(payload)
+        return payload
+
+    async def _apply_faults(self, faults) -> tuple:
+        for fault in faults:
+            if fault.action == "delay":
+                await asyncio.sleep(fault.seconds)
+        for fault in faults:
+            if fault.action == "http":
+                raise _RawAnswer(Response(fault.body, status_code=fault.status, media_type="text/plain"))
+            if fault.action == "non-json":
+                raise _RawAnswer(Response(fault.body, status_code=200, media_type="text/html"))
+            if fault.action == "code" and fault.level == "request":
+                raise ApiError(fault.code)
+        return tuple(f for f in faults if f.action == "code" and f.level == "item")
+
+    async def _run(self, operation: str, call: Call, body: Any) -> dict[str, Any]:
+        handler = HANDLERS[operation]
+        if operation not in WRITES or self.behaviour.concurrent_write == "serialise":
+            return handler(call, body)
+        # Conflict mode: a write holds its user for a moment; an overlapping write to the same user gets 30008.
+        user = body.get("From_Account") if isinstance(body, dict) else None
+        key = (call.app.sdkappid, user if isinstance(user, str) else "")
+        if key in self._in_flight:
+            raise ApiError(self.codes.write_conflict)
+        self._in_flight.add(key)
+        try:
+            await asyncio.sleep(self.config.write_hold_seconds)
+            return handler(call, body)
+        finally:
+            self._in_flight.discard(key)
+
+    def _respond(self, payload: dict[str, Any]) -> Response:
+        return Response(dumps(payload), status_code=200, media_type=JSON_TYPE)
+
+    # -- control plane --------------------------------------------------------------------------
+
+    async def _control(self, request: Request) -> Response:
+        if not _is_loopback(request):
+            return JSONResponse({"error": "the control plane answers loopback clients only"}, status_code=403)
+        action = request.url.path[len(CONTROL_PREFIX):].strip("/")
+        method = request.method
+        if action == "health" and method == "GET":
+            return JSONResponse({"ok": True, "sdkappid": self.config.sdkappid})
+        if action == "reset" and method == "POST":
+            self.reset()
+            return JSONResponse({"ok": True})
+        if action == "faults" and method == "GET":
+            return JSONResponse(self.faults.describe())
+        if action == "faults" and method in ("PUT", "POST"):
+            try:
+                self.install_faults(await request.json())
+            except (ValueError, faults_module.FaultPlanError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse(self.faults.describe())
+        if action == "faults" and method == "DELETE":
+            self.faults = faults_module.FaultPlan()
+            return JSONResponse({"ok": True})
+        if action == "requests" and method == "GET":
+            return JSONResponse({"requests": self.recorded})
+        if action == "requests" and method == "DELETE":
+            self.recorded.clear()
+            return JSONResponse({"ok": True})
+        return JSONResponse({"error": f"no control action {method} {action!r}"}, status_code=404)
+
+
+class _RawAnswer(Exception):
+    """A fault that answers outside the envelope (HTTP 502, a non-JSON body)."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class _OperationError(ApiError):
+    """An ApiError that knows which operation it answers, so the envelope gets the right fields."""
+
+    def __init__(self, operation: str, code: int, info: str | None) -> None:
+        super().__init__(code, info)
+        self.operation = operation
+
+
+async def _read_capped(request: Request, cap: int, code: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise ApiError(code, f"The request body is larger than {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _old_shape(payload: dict[str, Any]) -> dict[str, Any]:
+    """The older documented shape: Fail_Account always present, Invalid_Account listing unknown accounts."""
+    invalid = [i["To_Account"] for i in payload.get("ResultItem", ()) if i["ResultCode"] == 30003]
+    out = {"ResultItem": payload.get("ResultItem", []), "Fail_Account": payload.get("Fail_Account", []),
+           "Invalid_Account": invalid}
+    out.update((k, v) for k, v in payload.items() if k not in out)
+    return out
+
+
+def _redacted_query(request: Request) -> dict[str, str]:
+    return {k: ("<redacted>" if k == "usersig" else v) for k, v in request.query_params.multi_items()}
+
+
+def _is_loopback(request: Request) -> bool:
+    if request.client is None:
+        return True
+    try:
+        return ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return request.client.host in ("testclient", "localhost")
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_app(config: EmulatorConfig | None = None) -> Emulator:
+    return Emulator(config)

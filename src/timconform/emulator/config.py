@@ -1,0 +1,40 @@
+"""The emulator's settings, with the defaults a user gets when naming none."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from timconform.emulator.faults import FaultPlan
+
+DEMO_SDKAPPID = 1400000000
+DEMO_ADMIN = "administrator"
+# Tencent's public sample key from the tls-sig-api-v2 README (clients.md §4): a demo key, never a real one.
+DEMO_SECRET_KEY = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
+# No body limit is documented (OPEN-REQUEST-SIZE-LIMIT). 1000 items at their byte limits, escaped as
+# \uXXXX, stay under 16 MiB, so the cap refuses nothing a documented request can be.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# How long a write holds its user in conflict mode (FI-WRITE-CONFLICT: conflict-30008).
+WRITE_HOLD_SECONDS = 0.005
+DOCUMENTED = "documented"
+
+
+@dataclass
+class EmulatorConfig:
+    sdkappid: int = DEMO_SDKAPPID
+    admins: tuple[str, ...] = (DEMO_ADMIN,)
+    secret_key: str = DEMO_SECRET_KEY
+    custom_tags: tuple[str, ...] = ()
+    edition: str = "pro"
+    # "documented" (200/s, 100/s for the account-admin operations), a number for every operation, or None (off).
+    rate_limit: int | str | None = DOCUMENTED
+    behaviour: Mapping[str, str] | Path | None = None
+    faults: FaultPlan | Path | None = None
+    accounts: Path | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    record: bool = False
+    write_hold_seconds: float = WRITE_HOLD_SECONDS
+    clock: Callable[[], float] = field(default=time.time)
+    monotonic: Callable[[], float] = field(default=time.monotonic)

@@ -1,0 +1,314 @@
+"""The emulator's state: apps, accounts and one-way friend tables. No HTTP in here.
+
+Operations take already-typed input, return per-item codes, and raise :class:`ApiError` for a
+whole-request refusal. friend_import plans the whole batch first and writes only after every
+item has its verdict (rules FI-PARTIAL-SUCCESS, FI-FRIEND-LIMIT-3000, FI-FRIEND-LIST-LIMIT-32).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from timconform.emulator.behaviour import Behaviour
+from timconform.emulator.errors import ApiError
+
+OK = 0
+PARAM_ERROR = 30001
+ACCOUNT_MISSING = 30003
+FRIEND_LIMIT = 30010
+LIST_LIMIT = 30011
+NOT_A_FRIEND_DELETE = 31704
+ACCOUNT_NOT_IMPORTED = 70107
+ACCOUNT_CAP = 70398
+NOT_FREE_TRIAL = 71000
+
+RELATION_BOTH = "CheckResult_Type_BothWay"
+RELATION_A_WITH_B = "CheckResult_Type_AWithB"
+RELATION_B_WITH_A = "CheckResult_Type_BWithA"
+RELATION_NONE = "CheckResult_Type_NoRelation"
+
+
+class Friend:
+    """One entry of a friend table. Slots and interned strings keep a basic friendship small."""
+
+    __slots__ = ("add_source", "add_time", "remark", "remark_time", "groups", "add_wording", "custom")
+
+    def __init__(self, add_source: str, add_time: int | None = None, remark: str | None = None,
+                 remark_time: int | None = None, groups: tuple[str, ...] = (), add_wording: str | None = None,
+                 custom: tuple[tuple[str, str | int], ...] = ()) -> None:
+        self.add_source = sys.intern(add_source)
+        self.add_time = add_time
+        self.remark = remark
+        self.remark_time = remark_time
+        self.groups = groups
+        self.add_wording = add_wording
+        self.custom = custom
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Friend) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One AddFriendItem after field validation: ``code`` is non-zero when a field was invalid."""
+
+    to_account: str
+    friend: Friend | None
+    code: int = OK
+
+
+@dataclass(frozen=True)
+class Limits:
+    friends_per_user: int
+    friend_lists_per_user: int
+    free_trial_accounts: int
+    batch: Mapping[str, int]  # operation -> most items (accounts) one request may carry
+
+
+class App:
+    """One SDKAppID: its key, admins, configured custom tags, accounts and friend tables."""
+
+    def __init__(self, sdkappid: int, secret_key: str, admins: Iterable[str], *, custom_tags: Iterable[str] = (),
+                 edition: str = "pro") -> None:
+        if edition not in ("free-trial", "pro"):
+            raise ValueError(f"edition={edition!r}, but only 'free-trial' or 'pro' are known")
+        self.sdkappid = sdkappid
+        self.secret_key = secret_key
+        self.admins = frozenset(admins)
+        self.custom_tags = frozenset(custom_tags)
+        self.edition = edition
+        self.accounts: dict[str, tuple[str, str] | None] = {}
+        self.friends: dict[str, dict[str, Friend]] = {}
+        # user -> friend-list name -> how many friends are in it; the keys are the user's distinct lists.
+        self.lists: dict[str, dict[str, int]] = {}
+        for admin in self.admins:
+            self.accounts[sys.intern(admin)] = None
+
+    def clear(self) -> None:
+        self.accounts = {sys.intern(a): None for a in self.admins}
+        self.friends.clear()
+        self.lists.clear()
+
+
+class Model:
+    """Every app the emulator serves, partitioned by SDKAppID (no global state)."""
+
+    def __init__(self, behaviour: Behaviour, limits: Limits) -> None:
+        self.behaviour = behaviour
+        self.limits = limits
+        self.apps: dict[int, App] = {}
+        self._write_lock = threading.Lock()
+
+    def limits_for(self, operation: str) -> int:
+        return self.limits.batch[operation]
+
+    def add_app(self, app: App) -> App:
+        self.apps[app.sdkappid] = app
+        return app
+
+    def reset(self) -> None:
+        for app in self.apps.values():
+            app.clear()
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def account_import(self, app: App, user_id: str, profile: tuple[str, str] | None = None) -> None:
+        with self._write_lock:
+            if user_id not in app.accounts and self._at_account_cap(app):
+                raise ApiError(ACCOUNT_CAP)
+            app.accounts[sys.intern(user_id)] = profile
+
+    def multiaccount_import(self, app: App, user_ids: Sequence[str]) -> list[str]:
+        failed = []
+        with self._write_lock:
+            for user_id in user_ids:
+                if user_id not in app.accounts and self._at_account_cap(app):
+                    failed.append(user_id)
+                    continue
+                app.accounts.setdefault(sys.intern(user_id), None)
+        return failed
+
+    def account_check(self, app: App, user_ids: Sequence[str]) -> list[tuple[str, bool]]:
+        return [(user_id, user_id in app.accounts) for user_id in user_ids]
+
+    def account_delete(self, app: App, user_ids: Sequence[str]) -> list[tuple[str, int]]:
+        results = []
+        with self._write_lock:
+            for user_id in user_ids:
+                if user_id not in app.accounts:
+                    results.append((user_id, ACCOUNT_NOT_IMPORTED))
+                elif app.edition != "free-trial":
+                    results.append((user_id, NOT_FREE_TRIAL))
+                else:
+                    self._delete_account(app, user_id)
+                    results.append((user_id, OK))
+        return results
+
+    def _at_account_cap(self, app: App) -> bool:
+        return app.edition == "free-trial" and len(app.accounts) >= self.limits.free_trial_accounts
+
+    def _delete_account(self, app: App, user_id: str) -> None:
+        # Deleting an account deletes its relationship chain too (api-facts §4.4).
+        del app.accounts[user_id]
+        app.friends.pop(user_id, None)
+        app.lists.pop(user_id, None)
+        for owner, table in app.friends.items():
+            friend = table.pop(user_id, None)
+            if friend is not None:
+                _count_lists(app, owner, friend.groups, -1)
+
+    # -- friend_import --------------------------------------------------------------------------
+
+    def friend_import(self, app: App, from_account: str, items: Sequence[ImportItem]) -> list[int]:
+        """Per-item codes in request order; the whole batch is judged before anything is written."""
+        behaviour = self.behaviour
+        if from_account not in app.accounts:
+            if behaviour.unknown_from_account == "request-30003":
+                raise ApiError(ACCOUNT_MISSING, "Err_Sns_Invalid_Account")
+            return [item.code or ACCOUNT_MISSING for item in items]
+        self._refuse_whole_batch(app, from_account, items)
+        with self._write_lock:
+            codes, writes = self._plan_import(app, from_account, items)
+            table = app.friends.setdefault(sys.intern(from_account), {})
+            for to_account, friend in writes:
+                old = table.get(to_account)
+                if old is not None:
+                    _count_lists(app, from_account, old.groups, -1)
+                table[sys.intern(to_account)] = friend
+                _count_lists(app, from_account, friend.groups, +1)
+            return codes
+
+    def _refuse_whole_batch(self, app: App, from_account: str, items: Sequence[ImportItem]) -> None:
+        """The open questions whose chosen outcome refuses the whole request."""
+        behaviour = self.behaviour
+        valid = [item.to_account for item in items if item.code == OK]
+        if behaviour.unknown_to_account == "request-30003" and any(a not in app.accounts for a in valid):
+            raise ApiError(ACCOUNT_MISSING)
+        if behaviour.self_import == "request-30001" and from_account in valid:
+            raise ApiError(PARAM_ERROR, "Err_SNS_FriendImport_Add_Self")
+        if behaviour.duplicate_to_account == "request-30001" and len(set(valid)) < len(valid):
+            raise ApiError(PARAM_ERROR, "Err_SNS_FriendImport_Duplicate_To_Account")
+
+    def _plan_import(self, app: App, from_account: str, items: Sequence[ImportItem]):
+        table = app.friends.get(from_account, {})
+        lists = dict(app.lists.get(from_account, {}))
+        friend_count = len(table)
+        planned: dict[str, Friend] = {}
+        codes: list[int] = []
+        for item in items:
+            code, write = self._judge(app, from_account, item, table, planned)
+            if write:
+                existing = planned.get(item.to_account) or table.get(item.to_account)
+                if existing is None and friend_count >= self.limits.friends_per_user:
+                    code, write = FRIEND_LIMIT, False
+                elif not _lists_fit(lists, existing, item.friend, self.limits.friend_lists_per_user):
+                    code, write = LIST_LIMIT, False
+            if write:
+                if existing is None:
+                    friend_count += 1
+                else:
+                    _adjust(lists, existing.groups, -1)
+                _adjust(lists, item.friend.groups, +1)
+                planned[item.to_account] = item.friend
+            codes.append(code)
+        return codes, list(planned.items())
+
+    def _judge(self, app: App, from_account: str, item: ImportItem, table: dict, planned: dict) -> tuple[int, bool]:
+        """(code, whether to write) for one item before the limits are counted."""
+        behaviour = self.behaviour
+        if item.code != OK:
+            return item.code, False
+        to_account = item.to_account
+        if to_account not in app.accounts:
+            return ACCOUNT_MISSING, False
+        if to_account == from_account and behaviour.self_import == "per-item-30001":
+            return PARAM_ERROR, False
+        if to_account in planned:
+            if behaviour.duplicate_to_account == "later-duplicate-30001":
+                return PARAM_ERROR, False
+            if behaviour.duplicate_to_account == "first-wins":
+                return OK, False
+        if to_account in table and to_account not in planned:
+            if behaviour.existing_friend == "per-item-30001":
+                return PARAM_ERROR, False
+            if behaviour.existing_friend == "keep":
+                return OK, False
+        return OK, True
+
+    # -- friend reads and deletes ---------------------------------------------------------------
+
+    def friend_check(self, app: App, from_account: str, to_accounts: Sequence[str], both: bool):
+        self._require_account(app, from_account)
+        mine = app.friends.get(from_account, {})
+        results = []
+        for to_account in to_accounts:
+            a_with_b = to_account in mine
+            b_with_a = both and from_account in app.friends.get(to_account, {})
+            if a_with_b and b_with_a:
+                relation = RELATION_BOTH
+            elif a_with_b:
+                relation = RELATION_A_WITH_B
+            elif b_with_a:
+                relation = RELATION_B_WITH_A
+            else:
+                relation = RELATION_NONE
+            results.append((to_account, relation))
+        return results
+
+    def friend_get(self, app: App, from_account: str, to_account: str) -> Friend | None:
+        self._require_account(app, from_account)
+        return app.friends.get(from_account, {}).get(to_account)
+
+    def friend_delete(self, app: App, from_account: str, to_accounts: Sequence[str], both: bool) -> list[int]:
+        self._require_account(app, from_account)
+        codes = []
+        with self._write_lock:
+            mine = app.friends.get(from_account, {})
+            for to_account in to_accounts:
+                friend = mine.pop(to_account, None)
+                if friend is None:
+                    codes.append(NOT_A_FRIEND_DELETE)
+                    continue
+                _count_lists(app, from_account, friend.groups, -1)
+                if both:
+                    theirs = app.friends.get(to_account, {}).pop(from_account, None)
+                    if theirs is not None:
+                        _count_lists(app, to_account, theirs.groups, -1)
+                codes.append(OK)
+        return codes
+
+    def _require_account(self, app: App, user_id: str) -> None:
+        if user_id not in app.accounts:
+            raise ApiError(ACCOUNT_MISSING, "Err_Sns_Invalid_Account")
+
+
+def _adjust(lists: dict[str, int], groups: Iterable[str], delta: int) -> None:
+    for name in groups:
+        count = lists.get(name, 0) + delta
+        if count > 0:
+            lists[name] = count
+        else:
+            lists.pop(name, None)
+
+
+def _lists_fit(lists: dict[str, int], existing: Friend | None, friend: Friend, maximum: int) -> bool:
+    """Would the user still have at most ``maximum`` distinct friend lists after this item?"""
+    new_names = {name for name in friend.groups if name not in lists}
+    freed = 0
+    if existing is not None:
+        freed = sum(1 for name in set(existing.groups) if lists.get(name) == 1 and name not in friend.groups)
+    return len(lists) - freed + len(new_names) <= maximum
+
+
+def _count_lists(app: App, user: str, groups: Iterable[str], delta: int) -> None:
+    if not groups:
+        return
+    lists = app.lists.setdefault(user, {})
+    _adjust(lists, groups, delta)
+    if not lists:
+        del app.lists[user]

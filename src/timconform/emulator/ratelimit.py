@@ -1,0 +1,41 @@
+"""Sliding-window call limits per SDKAppID and API (rules FI-RATE-LIMIT-200, SUPPORT-RATE-LIMIT-100).
+
+A sliding window rather than fixed one-second buckets: a fixed bucket lets 2x the limit through
+across a bucket edge, which would hide a client that bursts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+
+
+class SlidingWindowLimiter:
+    """Admits at most ``limit`` calls per key within any window of ``window`` seconds.
+
+    Refused calls are not counted, so a client that backs off recovers after one window.
+    """
+
+    def __init__(self, *, window: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if window <= 0:
+            raise ValueError(f"window={window!r}, but it must be positive")
+        self._window = window
+        self._clock = clock
+        self._calls: dict[Hashable, deque[float]] = {}
+
+    def admit(self, key: Hashable, limit: int) -> bool:
+        now = self._clock()
+        calls = self._calls.get(key)
+        if calls is None:
+            calls = self._calls[key] = deque()
+        horizon = now - self._window
+        while calls and calls[0] <= horizon:
+            calls.popleft()
+        if len(calls) >= limit:
+            return False
+        calls.append(now)
+        return True
+
+    def reset(self) -> None:
+        self._calls.clear()
