@@ -124,6 +124,7 @@ class Emulator:
             operation, payload = await self._handle(request, record)
             response = self._respond(payload)
         except ApiError as error:
+            operation = getattr(error, "operation", operation)
             response = self._respond(self.envelopes.fail(operation, error.code, error.info))
         except _RawAnswer as answer:
             response = answer.response

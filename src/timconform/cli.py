@@ -1,0 +1,154 @@
+"""The timconform command line. Exit codes (DESIGN.md): 0 no Fail, 1 a Fail, 2 usage or configuration
+error, 3 an Error and no Fail. Secrets come only from the environment, never from an option."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2
+SECRET_ENV = "TIMCONFORM_SECRET_KEY"
+
+
+class UsageError(Exception):
+    """A bad option or missing configuration: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, not argparse's usage block
+        raise UsageError(message)
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _rate(text: str) -> int | str | None:
+    if text in ("off", "documented"):
+        return None if text == "off" else text
+    return _positive_int(text)
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return path
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="timconform", description="Conformance suite and emulator for Tencent Cloud Chat friend_import.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    emulator = commands.add_parser("emulator", help="serve the faithful emulator over HTTP")
+    emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    emulator.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 for an ephemeral one)")
+    emulator.add_argument("--sdkappid", type=_positive_int, help="the app's SDKAppID (default 1400000000)")
+    emulator.add_argument("--admin", action="append", help="an admin account (repeatable; default administrator)")
+    emulator.add_argument("--custom-tags", default="", help="comma-separated custom friend tags configured for the app")
+    emulator.add_argument("--edition", choices=("pro", "free-trial"), default="pro",
+                          help="free-trial caps accounts at 100 and allows account_delete (default pro)")
+    emulator.add_argument("--accounts", type=_existing_file, help="YAML/JSON file of accounts and friendships to preload")
+    emulator.add_argument("--behaviour", type=_existing_file, help="behaviour profile: rule id -> outcome id")
+    emulator.add_argument("--faults", type=_existing_file, help="fault plan file")
+    emulator.add_argument("--rate-limit", type=_rate, default="documented",
+                          help="calls/s per SDKAppID and API, or 'off' (default: the documented 200/s and 100/s)")
+    emulator.add_argument("--max-body-bytes", type=_positive_int, help="request body cap (default 16 MiB)")
+    emulator.add_argument("--record", action="store_true", help="record every request (GET /_timconform/requests)")
+    emulator.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+
+    sig = commands.add_parser("usersig", help=f"print a UserSig made with the key in ${SECRET_ENV}")
+    sig.add_argument("--sdkappid", type=_positive_int, required=True)
+    sig.add_argument("--identifier", required=True)
+    sig.add_argument("--expire", type=_positive_int, default=86400, help="validity in seconds (default 86400)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "emulator":
+            return _emulator(args)
+        if args.command == "usersig":
+            return _usersig(args)
+    except UsageError as exc:
+        print(f"timconform: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from timconform.emulator import behaviour, faults, preload
+    from timconform.emulator.app import Emulator
+    from timconform.emulator.config import DEMO_SECRET_KEY, EmulatorConfig
+    from timconform.emulator.serve import bind, serve_forever
+
+    secret = os.environ.get(SECRET_ENV)
+    config = EmulatorConfig(secret_key=secret or DEMO_SECRET_KEY, custom_tags=_tags(args.custom_tags),
+                            edition=args.edition, behaviour=args.behaviour, faults=args.faults,
+                            accounts=args.accounts, rate_limit=args.rate_limit, record=args.record)
+    if args.sdkappid:
+        config.sdkappid = args.sdkappid
+    if args.admin:
+        config.admins = tuple(args.admin)
+    if args.max_body_bytes:
+        config.max_body_bytes = args.max_body_bytes
+    try:
+        emulator = Emulator(config)
+    except (behaviour.BehaviourError, faults.FaultPlanError, preload.PreloadError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    host, port = sock.getsockname()[:2]
+    key_origin = f"from ${SECRET_ENV}" if secret else "the public demo key (set $TIMCONFORM_SECRET_KEY for your own)"
+    print(f"timconform emulator on http://{host}:{port} - sdkappid {config.sdkappid}, admin "
+          f"{', '.join(config.admins)}, secret key {key_origin}", flush=True)
+    serve_forever(emulator, sock, log_level=args.log_level)
+    return 0
+
+
+def _usersig(args: argparse.Namespace) -> int:
+    from timconform import usersig
+
+    secret = os.environ.get(SECRET_ENV)
+    if not secret:
+        raise UsageError(f"${SECRET_ENV} is not set: the UserSig is made with the app's secret key")
+    try:
+        print(usersig.generate(args.sdkappid, args.identifier, secret, expire=args.expire))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _tags(text: str) -> tuple[str, ...]:
+    from timconform import spec
+
+    tags = tuple(tag.strip() for tag in text.split(",") if tag.strip())
+    loaded = spec.load()
+    pattern = re.compile(r"Tag_SNS_Custom_[A-Za-z]{1,%d}" % loaded.limit("custom_tag_keyword_letters"))
+    bad = [tag for tag in tags if not pattern.fullmatch(tag)]
+    if bad:
+        raise UsageError(f"--custom-tags: {bad[0]!r} is not Tag_SNS_Custom_ followed by 1 to 8 letters")
+    if len(set(tags)) > loaded.limit("custom_tags_per_app"):
+        raise UsageError(f"--custom-tags: an app has at most {loaded.limit('custom_tags_per_app')} custom friend tags")
+    return tags
+
+
+if __name__ == "__main__":
+    sys.exit(main())
