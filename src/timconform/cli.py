@@ -116,10 +116,15 @@ def _emulator(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     host, port = sock.getsockname()[:2]
+    if ":" in host:  # an IPv6 address goes in brackets in a URL
+        host = f"[{host}]"
     key_origin = f"from ${SECRET_ENV}" if secret else "the public demo key (set $TIMCONFORM_SECRET_KEY for your own)"
-    print(f"timconform emulator on http://{host}:{port} - sdkappid {config.sdkappid}, admin "
-          f"{', '.join(config.admins)}, secret key {key_origin}", flush=True)
-    serve_forever(emulator, sock, log_level=args.log_level)
+
+    def announce() -> None:
+        print(f"timconform emulator on http://{host}:{port} - sdkappid {config.sdkappid}, admin "
+              f"{', '.join(config.admins)}, secret key {key_origin}", flush=True)
+
+    serve_forever(emulator, sock, log_level=args.log_level, on_ready=announce)
     return 0
 
 

@@ -118,7 +118,10 @@ class Emulator:
         await response(scope, receive, send)
 
     async def _serve(self, request: Request) -> Response:
-        record = {"time": time.time(), "method": request.method, "path": request.url.path} if self.config.record else None
+        # scope["path"], not request.url: building the URL decodes the query string as strict UTF-8 and
+        # raises on a stray byte, which would turn a malformed query into an HTTP 500.
+        path = request.scope["path"]
+        record = {"time": time.time(), "method": request.method, "path": path} if self.config.record else None
         operation = ""
         try:
             operation, payload = await self._handle(request, record)
@@ -129,7 +132,7 @@ class Emulator:
         except _RawAnswer as answer:
             response = answer.response
         except Exception:  # noqa: BLE001 - an emulator bug must still answer in the documented way
-            log.exception("internal error while serving %s", request.url.path)
+            log.exception("internal error while serving %s", path)
             response = self._respond(self.envelopes.fail(operation, self.codes.internal))
         if record is not None:
             record["status"] = response.status_code
@@ -138,7 +141,7 @@ class Emulator:
         return response
 
     async def _handle(self, request: Request, record: dict | None) -> tuple[str, dict[str, Any]]:
-        op = self.spec.operation_by_path(request.url.path)
+        op = self.spec.operation_by_path(request.scope["path"])
         if record is not None:
             record["query"] = _redacted_query(request)
             record["headers"] = {k: v for k, v in request.headers.items()}
@@ -202,7 +205,7 @@ class Emulator:
 
     async def _run(self, operation: str, call: Call, body: Any) -> dict[str, Any]:
         handler = HANDLERS[operation]
-        if operation not in WRITES or self.behaviour.concurrent_write == "serialise":
+        if operation not in WRITES or self.behaviour.concurrent_write == "serialised":
             return handler(call, body)
         # Conflict mode: a write holds its user for a moment; an overlapping write to the same user gets 30008.
         user = body.get("From_Account") if isinstance(body, dict) else None
@@ -224,7 +227,7 @@ class Emulator:
     async def _control(self, request: Request) -> Response:
         if not _is_loopback(request):
             return JSONResponse({"error": "the control plane answers loopback clients only"}, status_code=403)
-        action = request.url.path[len(CONTROL_PREFIX):].strip("/")
+        action = request.scope["path"][len(CONTROL_PREFIX):].strip("/")
         method = request.method
         if action == "health" and method == "GET":
             return JSONResponse({"ok": True, "sdkappid": self.config.sdkappid})

@@ -51,4 +51,10 @@ class Envelopes:
 
 
 def dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a request's "\ud800" echoed back as an account) has no UTF-8 form; JSON's
+        # \uXXXX escape carries it unchanged.
+        return json.dumps(body, ensure_ascii=True, separators=(",", ":")).encode("ascii")

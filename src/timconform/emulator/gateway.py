@@ -20,6 +20,9 @@ from timconform.usersig import Reason
 QUERY_PARAMS = ("sdkappid", "identifier", "usersig", "random", "contenttype")
 UINT32_MAX = 4294967295
 RANDOM_MEMORY = 65536
+# FI-DEEP-NESTING: deeper bodies are refused whatever the parser's stack allows, so the answer does not
+# depend on how deep the serving thread's stack already is. A valid friend_import body nests 5 deep.
+MAX_JSON_DEPTH = 512
 
 USERSIG_RULES = {
     Reason.EMPTY: "FI-AUTH-USERSIG-EMPTY",
@@ -74,7 +77,7 @@ class Query:
 
     __slots__ = ("sdkappid", "identifier", "usersig", "random")
 
-    def __init__(self, sdkappid: int, identifier: str, usersig: str, random: int) -> None:
+    def __init__(self, sdkappid: int, identifier: str, usersig: str, random: int | str) -> None:
         self.sdkappid = sdkappid
         self.identifier = identifier
         self.usersig = usersig
@@ -108,12 +111,14 @@ def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
             raise ApiError(codes.query_missing, f"Query parameter {name} is missing")
     if params["contenttype"] != "json":
         raise ApiError(codes.contenttype, "contenttype must be json")
+    # OPEN-RANDOM-OUT-OF-RANGE covers a negative value, one above 4294967295 and one that is not a decimal
+    # integer alike: its "accepted" outcome processes all three normally.
     random = _uint(params["random"])
-    if random is None:
-        raise ApiError(codes.query_missing, "random must be an unsigned integer")
-    if random > UINT32_MAX and codes.random_range:
-        raise ApiError(codes.random_range, "random must be an integer from 0 to 4294967295")
-    return Query(sdkappid, params["identifier"], params.get("usersig", ""), random)
+    if random is None or random > UINT32_MAX:
+        if codes.random_range:
+            raise ApiError(codes.random_range, "random must be an integer from 0 to 4294967295")
+    return Query(sdkappid, params["identifier"], params.get("usersig", ""),
+                 random if random is not None else params["random"])
 
 
 def _uint(text: str) -> int | None:
@@ -125,9 +130,9 @@ class RandomMemory:
 
     def __init__(self, size: int = RANDOM_MEMORY) -> None:
         self._size = size
-        self._seen: dict[int, OrderedDict[int, None]] = {}
+        self._seen: dict[int, OrderedDict[int | str, None]] = {}
 
-    def seen_before(self, sdkappid: int, random: int) -> bool:
+    def seen_before(self, sdkappid: int, random: int | str) -> bool:
         seen = self._seen.setdefault(sdkappid, OrderedDict())
         if random in seen:
             return True
@@ -149,8 +154,29 @@ def decode_body(raw: bytes, codes: GatewayCodes) -> Any:
     except UnicodeDecodeError:
         raise ApiError(codes.non_utf8, "The request body is not UTF-8") from None
     try:
-        return json.loads(text)
+        body = json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise ApiError(codes.deep_nesting, "The request body is nested too deeply") from None
     except ValueError:
         raise ApiError(codes.json_parse, "HTTP request JSON parse error") from None
+    if _deeper_than(body, MAX_JSON_DEPTH):
+        raise ApiError(codes.deep_nesting, "The request body is nested too deeply")
+    return body
+
+
+def _not_json(name: str) -> Any:
+    # Python's json reads NaN, Infinity and -Infinity; JSON (RFC 8259) has no such literals.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` deep (iteratively: no stack to exhaust)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in (node.values() if isinstance(node, dict) else node):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False

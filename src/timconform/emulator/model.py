@@ -124,14 +124,16 @@ class Model:
             app.accounts[sys.intern(user_id)] = profile
 
     def multiaccount_import(self, app: App, user_ids: Sequence[str]) -> list[str]:
-        failed = []
+        """The accounts that failed (FailAccounts). A call that would take a Free Trial app past its account cap
+        is refused as a whole with 70398, the request-level code error-codes.json catalogues for it
+        (SUPPORT-FREE-TRIAL-ACCOUNTS), and imports nothing."""
         with self._write_lock:
+            new = {user_id for user_id in user_ids if user_id not in app.accounts}
+            if app.edition == "free-trial" and len(app.accounts) + len(new) > self.limits.free_trial_accounts:
+                raise ApiError(ACCOUNT_CAP)
             for user_id in user_ids:
-                if user_id not in app.accounts and self._at_account_cap(app):
-                    failed.append(user_id)
-                    continue
                 app.accounts.setdefault(sys.intern(user_id), None)
-        return failed
+        return []
 
     def account_check(self, app: App, user_ids: Sequence[str]) -> list[tuple[str, bool]]:
         return [(user_id, user_id in app.accounts) for user_id in user_ids]

@@ -14,7 +14,7 @@ from timconform.emulator.envelope import Envelopes
 from timconform.emulator.errors import ApiError
 from timconform.emulator.faults import Fault
 from timconform.emulator.model import OK, App, Friend, ImportItem, Model
-from timconform.emulator.validation import ImportValidator
+from timconform.emulator.validation import ImportValidator, utf8_len
 
 # Parameter errors of the companion operations: 30001 for SNS ones (api-facts §4.4 lists it for each),
 # 70402 "invalid parameter (required fields / protocol)" for the account ones (api-facts §2.2), and
@@ -22,6 +22,9 @@ from timconform.emulator.validation import ImportValidator
 SNS_PARAM_ERROR = 30001
 ACCOUNT_PARAM_ERROR = 70402
 ID_NOT_STRING = 60015
+# SUPPORT-BATCH-LIMITS: a batch over its documented size is refused as a whole, with 70206 "invalid batch count
+# in request" for the account operations and 30001 for the SNS ones.
+ACCOUNT_BATCH_COUNT = 70206
 
 STANDARD_TAGS: dict[str, Callable[[Friend], Any]] = {
     "Tag_SNS_IM_AddSource": lambda f: f.add_source,
@@ -57,7 +60,7 @@ def friend_import(call: Call, body: Any) -> dict[str, Any]:
 def account_import(call: Call, body: Any) -> dict[str, Any]:
     _require_object(body, ACCOUNT_PARAM_ERROR)
     user_id = body.get("UserID", body.get("Identifier"))
-    user_id = _string_id(user_id, ACCOUNT_PARAM_ERROR)
+    user_id = _new_account(_string_id(user_id, ACCOUNT_PARAM_ERROR), call.validator.user_id_bytes)
     nick, face = body.get("Nick"), body.get("FaceUrl")
     if not all(v is None or isinstance(v, str) for v in (nick, face)):
         raise ApiError(ACCOUNT_PARAM_ERROR)
@@ -67,7 +70,9 @@ def account_import(call: Call, body: Any) -> dict[str, Any]:
 
 
 def multiaccount_import(call: Call, body: Any) -> dict[str, Any]:
-    accounts = _id_list(body, "Accounts", ACCOUNT_PARAM_ERROR, call.model.limits_for("multiaccount_import"))
+    accounts = _id_list(body, "Accounts", ACCOUNT_PARAM_ERROR, call.model.limits_for("multiaccount_import"),
+                        ACCOUNT_BATCH_COUNT)
+    accounts = [_new_account(a, call.validator.user_id_bytes) for a in accounts]
     failed = call.model.multiaccount_import(call.app, accounts)
     return call.envelopes.ok("multiaccount_import", {"FailAccounts": failed} if failed else {})
 
@@ -166,10 +171,19 @@ def _string_id(value: Any, missing_code: int) -> str:
     return value
 
 
-def _id_list(body: Any, key: str, code: int, maximum: int) -> list[str]:
+def _new_account(user_id: str, max_bytes: int) -> str:
+    """An account name account_import can create: 1 to 32 UTF-8 bytes (FI-LIMIT-USERID-BYTES, api-facts §4.4)."""
+    if not user_id or utf8_len(user_id) > max_bytes:
+        raise ApiError(ACCOUNT_PARAM_ERROR, f"An account name must be 1 to {max_bytes} bytes")
+    return user_id
+
+
+def _id_list(body: Any, key: str, code: int, maximum: int, oversize_code: int | None = None) -> list[str]:
     _require_object(body, code)
     values = body.get(key)
-    if not isinstance(values, list) or not values or len(values) > maximum:
+    if isinstance(values, list) and len(values) > maximum:
+        raise ApiError(oversize_code or code, f"{key} must be an array of 1 to {maximum} accounts")
+    if not isinstance(values, list) or not values:
         raise ApiError(code, f"{key} must be an array of 1 to {maximum} accounts")
     return [_string_id(v, code) for v in values]
 
@@ -177,7 +191,9 @@ def _id_list(body: Any, key: str, code: int, maximum: int) -> list[str]:
 def _user_items(body: Any, key: str, maximum: int) -> list[str]:
     _require_object(body, ACCOUNT_PARAM_ERROR)
     entries = body.get(key)
-    if not isinstance(entries, list) or not entries or len(entries) > maximum:
+    if isinstance(entries, list) and len(entries) > maximum:
+        raise ApiError(ACCOUNT_BATCH_COUNT, f"{key} must be an array of 1 to {maximum} items")
+    if not isinstance(entries, list) or not entries:
         raise ApiError(ACCOUNT_PARAM_ERROR, f"{key} must be an array of 1 to {maximum} items")
     if not all(isinstance(e, dict) for e in entries):
         raise ApiError(ACCOUNT_PARAM_ERROR, f"each {key} entry must be an object with a UserID")

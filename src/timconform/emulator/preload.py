@@ -20,7 +20,7 @@ import yaml
 
 from timconform.emulator.errors import ApiError
 from timconform.emulator.model import OK, App, Model
-from timconform.emulator.validation import ImportValidator
+from timconform.emulator.validation import ImportValidator, utf8_len
 
 
 class PreloadError(ValueError):
@@ -43,7 +43,14 @@ def load(model: Model, app: App, path: Path, validator: ImportValidator) -> None
     if not isinstance(accounts, list) or not all(isinstance(a, str) and a for a in accounts):
         raise PreloadError(f"accounts file {path}: 'accounts' must be a list of UserIDs")
     for account in accounts:
-        model.account_import(app, account)
+        # The checks account_import makes over HTTP: at most 32 UTF-8 bytes, and the Free Trial account cap.
+        if utf8_len(account) > validator.user_id_bytes:
+            raise PreloadError(f"accounts file {path}: account {account!r} is longer than "
+                               f"{validator.user_id_bytes} bytes")
+        try:
+            model.account_import(app, account)
+        except ApiError as error:
+            raise PreloadError(f"accounts file {path}: account {account!r} refused with code {error.code}") from None
     friends = data.get("friends") or {}
     if not isinstance(friends, dict):
         raise PreloadError(f"accounts file {path}: 'friends' must map a UserID to a list of friend items")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -12,6 +15,8 @@ import uvicorn
 from timconform.emulator.app import Emulator
 
 LOOPBACK = "127.0.0.1"
+BACKLOG = 2048  # uvicorn's default
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def uvicorn_config(emulator: Emulator, host: str, port: int, *, log_level: str = "warning") -> uvicorn.Config:
@@ -50,14 +55,56 @@ def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+        # Listening at once means a client that connects as soon as the address is announced waits in the
+        # backlog until the server accepts, instead of being refused.
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
-def serve_forever(emulator: Emulator, sock: socket.socket, *, log_level: str = "warning") -> None:
-    """Serve in the foreground until SIGINT or SIGTERM, then shut down gracefully."""
+def serve_forever(emulator: Emulator, sock: socket.socket, *, log_level: str = "warning",
+                  on_ready: Callable[[], None] | None = None) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM, then shut down gracefully and return.
+
+    ``on_ready`` runs once the socket listens and the stop signals are handled (e.g. to print the
+    address), so a signal sent as soon as the address is announced still stops the server cleanly.
+    """
     host, port = sock.getsockname()[:2]
-    uvicorn.Server(uvicorn_config(emulator, host, port, log_level=log_level)).run(sockets=[sock])
+    server = uvicorn.Server(uvicorn_config(emulator, host, port, log_level=log_level))
+    with _stop_on_signals(server):
+        if on_ready is not None:
+            on_ready()
+        server.run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
+    """Handle SIGINT and SIGTERM by asking ``server`` to stop, before, during and after uvicorn's own handlers.
+
+    After a signalled shutdown uvicorn re-raises the signal to the handler installed before it ran: with
+    Python's defaults that ends the process with a KeyboardInterrupt traceback (SIGINT) or killed by
+    SIGTERM, never with exit code 0. With this handler in place the re-raised signal is a no-op. It also
+    covers a signal that arrives before uvicorn installs its handlers (the server then stops at startup).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(sig: int, frame: object) -> None:
+        if server.should_exit and sig == signal.SIGINT:
+            server.force_exit = True  # a second Ctrl-C: do not wait for open connections
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def start_in_thread(emulator: Emulator, *, host: str = LOOPBACK, port: int = 0) -> RunningEmulator:

@@ -8,6 +8,7 @@ byte limits are counted in UTF-8 bytes, which JSON Schema cannot express.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from timconform.emulator.behaviour import Behaviour
@@ -19,7 +20,12 @@ UINT32_MAX = 4294967295
 
 
 def utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
+    """Length in UTF-8 bytes. A string with a lone surrogate (JSON "\\ud800") has no UTF-8 form: it counts as
+    longer than any limit, so it fails its item with the limit's code instead of crashing the handler."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return sys.maxsize
 
 
 class ImportValidator:
@@ -90,7 +96,8 @@ class ImportValidator:
         code = self._item_code(to_account, entry, custom_tags)
         if code != OK:
             return ImportItem(to_account=to_account, friend=None, code=code)
-        groups = entry.get("GroupName") or ()
+        # A friend is in a list or not: a name repeated inside one GroupName is one membership.
+        groups = tuple(dict.fromkeys(entry.get("GroupName") or ()))
         custom = entry.get("CustomItem") or ()
         friend = Friend(
             add_source=entry["AddSource"], add_time=entry.get("AddTime"), remark=entry.get("Remark"),

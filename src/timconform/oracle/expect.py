@@ -1,0 +1,105 @@
+"""Judging the answer to a request built to break (or probe) one rule.
+
+A rule without outcomes expects a refusal with one of its ``codes`` at its ``level``: an acceptance
+breaks the rule at its own strength; a refusal with another code breaks only the code expectation,
+at the rule's ``code_strength``. A rule with outcomes passes on any listed outcome and records which
+one the target showed; an answer that matches none is a Warn (Fail with --strict), or a Fail when a
+documented rejection was accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from timconform.oracle.recorder import CheckFailed, Recorder
+from timconform.report.model import Verdict
+from timconform.spec import Outcome, Rule
+
+ACCEPTED = "none"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the target did with the request (or with one of its items): a code at a level, or nothing."""
+
+    level: str  # "request", "item" or "none"
+    code: int
+
+    def describe(self) -> str:
+        return "accepted (code 0)" if self.code == 0 else f"{self.code} at {self.level} level"
+
+
+def seen(reply, *, item: int | None = None) -> Seen | None:
+    body = reply.body
+    if not isinstance(body, dict):
+        return None
+    if body.get("ActionStatus") == "FAIL" or body.get("ErrorCode") not in (0, None):
+        return Seen("request", body.get("ErrorCode") if isinstance(body.get("ErrorCode"), int) else -1)
+    if item is None:
+        return Seen(ACCEPTED, 0)
+    items = body.get("ResultItem")
+    if not isinstance(items, list) or item >= len(items) or not isinstance(items[item], dict):
+        return None
+    code = items[item].get("ResultCode")
+    if not isinstance(code, int):
+        return None
+    return Seen("item", code) if code else Seen(ACCEPTED, 0)
+
+
+def matches(outcome: Outcome, observed: Seen) -> bool:
+    if not outcome.codes and outcome.level is None:
+        return observed.code == 0
+    if observed.code == 0:
+        return False
+    if outcome.level is not None and outcome.level != observed.level:
+        return False
+    return not outcome.codes or observed.code in outcome.codes
+
+
+def _severity(recorder: Recorder, strength: str | None) -> Verdict:
+    if strength == "documented" or recorder.strict:
+        return Verdict.FAIL
+    return Verdict.WARN
+
+
+def _expected(rule: Rule) -> str:
+    if rule.outcomes:
+        return "one of the outcomes " + ", ".join(o.id for o in rule.outcomes)
+    codes = "/".join(str(c) for c in rule.codes) or "a non-zero code"
+    level = rule.level if rule.level not in (None, "any") else "request or item"
+    return f"a refusal with {codes} at {level} level"
+
+
+def expect(recorder: Recorder, rule: Rule, reply, *, item: int | None = None, note: str = "") -> str | None:
+    """Judge ``reply`` for ``rule``; returns the matched outcome id (open rules) or None."""
+    if not recorder.enabled(rule.id):
+        return None
+    observed = seen(reply, item=item)
+    prefix = f"{note}: " if note else ""
+    if observed is None:
+        recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received no readable JSON answer.",
+                                    exchange=reply.exchange, severity=_severity(recorder, rule.strength)))
+        return None
+    if rule.outcomes:
+        for outcome in rule.outcomes:
+            if matches(outcome, observed):
+                recorder.outcome(rule.id, outcome.id)
+                return outcome.id
+        rejections_only = all(o.codes or o.level for o in rule.outcomes)
+        strength = rule.strength if (observed.code == 0 and rejections_only) else (rule.code_strength or "open")
+        recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received {observed.describe()}.",
+                                    exchange=reply.exchange, severity=_severity(recorder, strength)))
+        return None
+    if observed.code == 0:
+        recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received an acceptance.",
+                                    exchange=reply.exchange, severity=_severity(recorder, rule.strength)))
+        return None
+    level_ok = rule.level in (None, "any") or rule.level == observed.level
+    code_ok = not rule.codes or observed.code in rule.codes
+    if level_ok and code_ok:
+        recorder.passed(rule.id)
+        return None
+    strength = rule.code_strength or rule.strength
+    recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received {observed.describe()}.",
+                                exchange=reply.exchange, severity=_severity(recorder, strength)))
+    return None

@@ -1,0 +1,1 @@
+"""The conformance suite: scenarios that exercise the rules against any target."""

@@ -1,0 +1,143 @@
+"""Runs the scenarios of a profile against a target and returns the results tree."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from timconform import __version__
+from timconform import spec as spec_module
+from timconform.oracle.recorder import Recorder
+from timconform.report.model import RunResult
+from timconform.report.redact import Redactor
+from timconform.suite.profiles import PROFILES
+from timconform.suite.registry import Scenario, load_all
+from timconform.suite.session import Session, SetupFailed
+from timconform.target import (DEFAULT_QPS, ENV_TARGET, Client, ConfigurationError, TargetUnavailable,
+                               custom_tags_from_env, resolve)
+
+MAX_QPS = 200.0  # the documented limit (FI-RATE-LIMIT-200): the suite never paces above it
+
+
+@dataclass
+class RunConfig:
+    target: str | None = None
+    profile: str = "standard"
+    strict: bool = False
+    seed: int | None = None
+    max_examples: int | None = None
+    rate_limit: float | None = None
+    rules: tuple[str, ...] = ()
+    skip_rules: tuple[str, ...] = ()
+    budget: int | None = None
+    ca_bundle: str | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def check_config(config: RunConfig, spec: spec_module.Spec) -> None:
+    if config.profile not in PROFILES:
+        raise ConfigurationError(f"unknown profile {config.profile!r}: use {', '.join(PROFILES)}")
+    unknown = [r for r in (*config.rules, *config.skip_rules) if r not in spec.rules]
+    if unknown:
+        raise ConfigurationError(f"unknown rule id {unknown[0]!r} (see schemas/rules.yaml)")
+    if config.rate_limit is not None and not 0 < config.rate_limit <= MAX_QPS:
+        raise ConfigurationError(f"--rate-limit must be above 0 and at most {MAX_QPS:g} calls/s (the documented limit)")
+    if config.max_examples is not None and config.max_examples < 1:
+        raise ConfigurationError("--max-examples must be at least 1")
+
+
+def run(config: RunConfig, *, progress=None) -> tuple[RunResult, Redactor]:
+    spec = spec_module.load()
+    check_config(config, spec)
+    profile = PROFILES[config.profile]
+    if config.max_examples is not None:
+        profile = type(profile)(**{**profile.__dict__, "examples": config.max_examples})
+    seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
+    target_name = config.target or config.env.get(ENV_TARGET) or "emulator"
+    target, creds = resolve(target_name, spec, config.env)
+    redactor = Redactor(creds.secret_key)
+    selected = set(config.rules) if config.rules else set(spec.rules)
+    selected -= set(config.skip_rules)
+    recorder = Recorder(spec, selected=selected, strict=config.strict)
+    client = Client(target, creds, spec, redactor, qps=config.rate_limit or DEFAULT_QPS,
+                    budget=config.budget or profile.budget, verify=config.ca_bundle or True)
+    session = Session(spec, client, recorder, profile, seed, custom_tags=custom_tags_from_env(config.env))
+    started = time.time()
+    try:
+        for scenario in _scenarios(profile.name, selected):
+            _run_scenario(scenario, session, target, profile, progress)
+    finally:
+        client.close()
+    meta = {"suite_version": __version__, "spec_sha256": spec.sha256, "target": target.describe(),
+            "target_kind": target.kind, "profile": profile.name, "seed": seed, "strict": config.strict,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "duration_s": round(time.time() - started, 3), "calls": client.calls,
+            "python": platform.python_version(),
+            "config": {"sdkappid": creds.sdkappid, "identifier": creds.identifier, "secret_key": "<redacted>",
+                       "custom_tags": list(session.custom_tags), "rate_limit": config.rate_limit or DEFAULT_QPS,
+                       "max_examples": profile.examples, "rules": sorted(config.rules),
+                       "skip_rules": sorted(config.skip_rules), "budget": config.budget or profile.budget}}
+    coverage = {"elicited": {str(c): n for c, n in sorted(recorder.codes_seen.items())},
+                "unknown": {str(c): n for c, n in sorted(recorder.unknown_codes.items())},
+                "not_elicited": sorted(c for c in spec.codes if spec.codes[c].applies_to("friend_import")
+                                       and c not in recorder.codes_seen)}
+    return RunResult(meta, recorder.results(), coverage, recorder.observed_profile()), redactor
+
+
+def _scenarios(profile: str, selected: set[str]) -> list[Scenario]:
+    return [s for s in load_all() if profile in s.profiles and selected.intersection(s.rules)]
+
+
+def _not_applicable(scenario: Scenario, session: Session, target, profile) -> str | None:
+    if "large" in scenario.needs and not profile.large:
+        return f"needs more accounts than the {profile.name} profile's pool (run another profile to check it)"
+    if "custom-tags" in scenario.needs and not session.custom_tags:
+        return "the target has no custom friend tags configured (set TIMCONFORM_CUSTOM_TAGS)"
+    if "rate-burst" in scenario.needs:
+        if target.kind == "region":
+            return "the rate-limit burst is never sent to a region's endpoint"
+        if profile.name == "staging":
+            return "the rate-limit burst is never sent in the staging profile"
+    return None
+
+
+def _run_scenario(scenario: Scenario, session: Session, target, profile, progress) -> None:
+    recorder = session.recorder
+    reason = _not_applicable(scenario, session, target, profile)
+    if reason:
+        recorder.skipped(scenario.rules, reason)
+        if progress:
+            progress.skip(scenario.name, reason)
+        return
+    if progress:
+        progress.start(scenario.name)
+    started = time.perf_counter()
+    status = "ok"
+    try:
+        scenario.fn(session)
+    except TargetUnavailable as exc:
+        recorder.errored(scenario.rules, f"{scenario.name}: {session.client.redactor.text(str(exc))}")
+        status = "error"
+    except SetupFailed as exc:
+        recorder.errored(scenario.rules, f"{scenario.name}: setup failed: {session.client.redactor.text(str(exc))}")
+        status = "error"
+    except Exception as exc:  # noqa: BLE001 - a harness bug is an Error of the run, never a Fail of the target
+        recorder.errored(scenario.rules, f"{scenario.name}: harness error {type(exc).__name__}: "
+                                         f"{session.client.redactor.text(str(exc))[:300]}")
+        status = "error"
+    if progress:
+        progress.done(scenario.name, status, time.perf_counter() - started)
+
+
+def write_outputs(result: RunResult, redactor: Redactor, report_dir: Path | None) -> list[Path]:
+    if report_dir is None:
+        return []
+    from timconform.report.write import write_reports
+
+    return write_reports(result, report_dir, redactor)

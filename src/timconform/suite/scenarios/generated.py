@@ -1,0 +1,127 @@
+"""Batches generated from openapi.yaml by schemathesis, with invalid items mixed in by Hypothesis.
+
+Each example gets fresh accounts, its custom tags mapped onto the target's, and a few items that
+break one documented limit each (byte boundaries in multi-byte text among them). The suite
+predicts each item's fate from the limits, then judges the answer, the round trip and one-way-ness.
+Schemathesis's own response-schema check runs too; its status-code checks do not (an always-200 API
+makes them blind, ../shared/reference/peers.md §A.8).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from timconform.oracle.predict import OPEN_VIOLATIONS
+from timconform.oracle.recorder import CheckFailed
+from timconform.suite.registry import scenario
+from timconform.suite.scenarios.common import RESPONSE_RULES, one_way, round_trip, run_generated
+from timconform.suite.session import ADD_SOURCE, Session
+
+MAX_ITEMS = 12
+# One entry per documented limit: (rule, field builder). Multi-byte text sits on the byte boundary.
+VIOLATIONS = {
+    "FI-LIMIT-REMARK-BYTES": lambda d: {"Remark": d(st.sampled_from(["好" * 32 + "a", "é" * 48 + "a", "a" * 97]))},
+    "FI-LIMIT-ADDWORDING-BYTES": lambda d: {"AddWording": d(st.sampled_from(["好" * 85 + "ab", "a" * 257]))},
+    "FI-LIMIT-GROUPNAME-BYTES": lambda d: {"GroupName": [d(st.sampled_from(["好" * 10 + "a", "a" * 31]))]},
+    "FI-LIMIT-GROUPNAME-NONEMPTY": lambda d: {"GroupName": [""]},
+    "FI-LIMIT-ADDSOURCE-FORM": lambda d: {"AddSource": d(st.sampled_from(
+        ["Android", "AddSource_Type_", "AddSource_Type_Abcdefghi", "AddSource_Type_A1", "addsource_type_Web"]))},
+    "FI-LIMIT-CUSTOM-TAG-FORM": lambda d: {"CustomItem": [{"Tag": d(st.sampled_from(
+        ["Tag_SNS_Custom_", "Tag_SNS_Custom_Abcdefghi", "Tag_SNS_IM_Remark", "Custom_Abc"])), "Value": "v"}]},
+    "FI-LIMIT-USERID-BYTES": lambda d: {"To_Account": "u" * 33},
+}
+
+
+def _strategy(session: Session):
+    schema = schemathesis.openapi.from_path(str(session.spec.openapi_path))
+    operation = schema["/v4/sns/friend_import"]["POST"]
+    fixed = {"sdkappid": 1, "identifier": "admin", "usersig": "x", "random": 1, "contenttype": "json"}
+    return st.tuples(operation.as_strategy(query=fixed), st.data())
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 0.0 as an integer and schemathesis sends it; the seed says Integer, so send 0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def _sanitise(session: Session, body: dict[str, Any], draw) -> dict[str, Any]:
+    """Integer literals, configured custom tags (first of each), a bounded batch."""
+    body = _integral(copy.deepcopy(body))
+    items = body["AddFriendItem"][:MAX_ITEMS]
+    tags = list(session.custom_tags)
+    for entry in items:
+        if "CustomItem" in entry:
+            if tags:
+                seen: dict[str, Any] = {}
+                for custom in entry["CustomItem"]:
+                    seen.setdefault(draw(st.sampled_from(tags)), custom["Value"])
+                entry["CustomItem"] = [{"Tag": t, "Value": v} for t, v in seen.items()]
+            else:
+                del entry["CustomItem"]
+    body["AddFriendItem"] = items
+    return body
+
+
+def _check_schema(session: Session, case, body: dict, reply) -> None:
+    if reply.raw is None:
+        return
+    case.body = body
+    try:
+        case.validate_response(reply.raw, checks=[response_schema_conformance])
+    except Exception as exc:  # noqa: BLE001 - schemathesis raises its own failure types (or a group of them)
+        session.recorder.failed(CheckFailed("FI-ENVELOPE-SHAPE", f"schemathesis response_schema_conformance: "
+                                            f"{str(exc).strip().splitlines()[0][:300]}", exchange=reply.exchange))
+
+
+def _example(session: Session, value) -> None:
+    case, data = value
+    draw = data.draw
+    body = _sanitise(session, case.body, draw)
+    broken = draw(st.lists(st.sampled_from(sorted(VIOLATIONS)), max_size=3))
+    for rule_id in broken:
+        position = draw(st.integers(0, len(body["AddFriendItem"])))
+        body["AddFriendItem"].insert(position, {"To_Account": "", "AddSource": ADD_SOURCE, **VIOLATIONS[rule_id](draw)})
+    items = body["AddFriendItem"]
+    fresh = session.accounts(1 + len(items))
+    body["From_Account"] = fresh[0]
+    for entry, name in zip(items, fresh[1:]):
+        if entry["To_Account"] != "u" * 33:
+            entry["To_Account"] = name
+    reply = session.send_import(body)
+    _check_schema(session, case, body, reply)
+    results = (reply.body or {}).get("ResultItem")
+    if not isinstance(results, list) or len(results) != len(items):
+        return  # the response rules have judged this answer already
+    codes = []
+    for index, entry in enumerate(items):
+        violation = session.predictor.violation(entry)
+        code = results[index].get("ResultCode") if isinstance(results[index], dict) else None
+        codes.append(code)
+        if violation is None:
+            session.verify("FI-VALID-ITEM-IMPORTED", code == 0,
+                           f"Expected item {index} ({entry['To_Account']}), within every limit, to get ResultCode 0. "
+                           f"Received {code!r}.", reply)
+        else:
+            session.expect(violation, reply, item=index, note=f"item {index}")
+    round_trip(session, body["From_Account"], items, codes)
+    ok = [e["To_Account"] for e, c in zip(items, codes) if c == 0]
+    if ok:
+        one_way(session, body["From_Account"], ok[0])
+
+
+@scenario("generated-batches", rules=RESPONSE_RULES + tuple(VIOLATIONS) + tuple(OPEN_VIOLATIONS) + (
+    "FI-VALID-ITEM-IMPORTED", "FI-ROUND-TRIP", "FI-ONE-WAY", "OPEN-ADDTIME-READBACK"))
+def generated_batches(session: Session) -> None:
+    """Schemathesis-generated batches mixed with items that break one limit each."""
+    run_generated(session, _strategy(session), _example)

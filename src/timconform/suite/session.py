@@ -1,0 +1,133 @@
+"""What a scenario works with: the client, the recorder, fresh accounts, and the run's settings."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import secrets
+import string
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from timconform.oracle import response as response_checks
+from timconform.oracle.expect import expect
+from timconform.oracle.predict import Predictor
+from timconform.oracle.recorder import CheckFailed, Recorder
+from timconform.spec import Spec
+from timconform.suite.profiles import Profile
+from timconform.target import Client, Reply
+
+ADD_SOURCE = "AddSource_Type_Test"
+
+
+class SetupFailed(Exception):
+    """A companion call the scenario depends on did not do its documented job; the scenario cannot judge."""
+
+
+@dataclass
+class Session:
+    spec: Spec
+    client: Client
+    recorder: Recorder
+    profile: Profile
+    seed: int
+    custom_tags: tuple[str, ...] = ()
+    run_prefix: str = field(default_factory=lambda: "tc" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(6)))
+    ledger: Any = None  # staging: records friendships to remove afterwards
+    _counter: itertools.count = field(default_factory=itertools.count)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+        self.predictor = Predictor(self.spec, self.custom_tags)
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def names(self, count: int) -> list[str]:
+        """Fresh UserIDs under the run prefix: every example gets its own, so shrinking replays never collide."""
+        with self._lock:
+            return [f"{self.run_prefix}_{next(self._counter)}" for _ in range(count)]
+
+    def accounts(self, count: int) -> list[str]:
+        """``count`` fresh accounts, imported (multiaccount_import takes at most 100 per call)."""
+        names = self.names(count)
+        self.import_accounts(names)
+        return names
+
+    def import_accounts(self, names: Iterable[str]) -> None:
+        names = list(names)
+        size = self.spec.limit("multiaccount_import_accounts")
+        for start in range(0, len(names), size):
+            chunk = names[start:start + size]
+            reply = self.client.call("multiaccount_import", {"Accounts": chunk})
+            if not reply.ok or (reply.body or {}).get("FailAccounts"):
+                raise SetupFailed(f"multiaccount_import failed: {reply.exchange.response_body[:300]}")
+
+    # -- friend_import with every response check ---------------------------------------------
+
+    def friend_import(self, from_account: str, items: list[dict[str, Any]], **call: Any) -> Reply:
+        body = {"From_Account": from_account, "AddFriendItem": items}
+        return self.send_import(body, **call)
+
+    def send_import(self, body: Any, **call: Any) -> Reply:
+        reply = self.client.call("friend_import", body, **call)
+        response_checks.run_all(self.spec, self.recorder, body, reply)
+        if self.ledger is not None and isinstance(body, dict) and isinstance(reply.body, dict):
+            self.ledger.record_import(body, reply.body)
+        return reply
+
+    def expect(self, rule_id: str, reply: Reply, *, item: int | None = None, note: str = "") -> str | None:
+        return expect(self.recorder, self.spec.rules[rule_id], reply, item=item, note=note)
+
+    def fail(self, rule_id: str, message: str, reply: Reply | None = None) -> None:
+        if self.recorder.enabled(rule_id):
+            self.recorder.failed(CheckFailed(rule_id, message, exchange=reply.exchange if reply else None))
+
+    def verify(self, rule_id: str, condition: bool, message: str, reply: Reply | None = None) -> bool:
+        """Record one check of ``rule_id``: a pass, or a failure with ``message`` (Expected/Received)."""
+        if not self.recorder.enabled(rule_id):
+            return condition
+        if condition:
+            self.recorder.passed(rule_id)
+        else:
+            self.fail(rule_id, message, reply)
+        return condition
+
+    # -- reading state back -------------------------------------------------------------------
+
+    def relations(self, from_account: str, to_accounts: list[str]) -> dict[str, str]:
+        """friend_check with CheckResult_Type_Both: To_Account -> relation, from From's side."""
+        out: dict[str, str] = {}
+        size = self.spec.limit("friend_check_items")
+        for start in range(0, len(to_accounts), size):
+            reply = self.client.call("friend_check", {"From_Account": from_account,
+                                                      "To_Account": to_accounts[start:start + size],
+                                                      "CheckType": "CheckResult_Type_Both"})
+            if not reply.ok or not isinstance(reply.body.get("InfoItem"), list):
+                raise SetupFailed(f"friend_check failed: {reply.exchange.response_body[:300]}")
+            out.update({i.get("To_Account"): i.get("Relation") for i in reply.body["InfoItem"]})
+        return out
+
+    def friends_among(self, from_account: str, to_accounts: list[str]) -> set[str]:
+        relations = self.relations(from_account, to_accounts)
+        return {a for a, r in relations.items() if r in ("CheckResult_Type_AWithB", "CheckResult_Type_BothWay")}
+
+    def stored(self, from_account: str, to_accounts: list[str], tags: list[str]) -> tuple[Reply, dict[str, Any]]:
+        """friend_get_list: To_Account -> {tag: value} (None for a non-friend)."""
+        reply = self.client.call("friend_get_list", {"From_Account": from_account, "To_Account": to_accounts,
+                                                     "TagList": tags})
+        if not isinstance(reply.body, dict) or not isinstance(reply.body.get("InfoItem"), list):
+            raise SetupFailed(f"friend_get_list failed: {reply.exchange.response_body[:300]}")
+        out: dict[str, Any] = {}
+        for info in reply.body["InfoItem"]:
+            if info.get("ResultCode") == 0:
+                out[info.get("To_Account")] = {p.get("Tag"): p.get("Value") for p in info.get("SnsProfileItem") or ()}
+            else:
+                out[info.get("To_Account")] = None
+        return reply, out
+
+
+def item(to_account: str, **fields: Any) -> dict[str, Any]:
+    return {"To_Account": to_account, "AddSource": ADD_SOURCE, **fields}

@@ -1,0 +1,265 @@
+"""Where the suite's requests go: the embedded emulator, a base URL, or a region of openapi.yaml.
+
+Credentials come from the TIMCONFORM_* environment variables (DESIGN.md), never from options. The
+client makes a UserSig for the run and renews it before it expires, sends a fresh ``random`` with
+every request, paces remote targets below the documented rate limit, counts calls against a budget,
+and retries what the network, not the target, got wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from timconform import usersig
+from timconform.report.model import Exchange
+from timconform.report.redact import Redactor
+from timconform.spec import Spec
+from timconform.transport import AsgiBridge
+
+ENV_TARGET, ENV_SDKAPPID, ENV_IDENTIFIER = "TIMCONFORM_TARGET", "TIMCONFORM_SDKAPPID", "TIMCONFORM_IDENTIFIER"
+ENV_SECRET_KEY, ENV_CUSTOM_TAGS = "TIMCONFORM_SECRET_KEY", "TIMCONFORM_CUSTOM_TAGS"
+DEFAULT_QPS = 100.0  # remote targets; never above the documented 200 calls/s (rule FI-RATE-LIMIT-200)
+RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_DELAYS = (0.2, 0.5, 1.0)
+USERSIG_LIFETIME = 86400  # the docs recommend at least 24 h (api-facts §5.3)
+USERSIG_RENEW_BEFORE = 600
+
+
+class ConfigurationError(ValueError):
+    """Missing credentials or an unknown target: one line for the user, exit code 2."""
+
+
+class TargetUnavailable(Exception):
+    """The network or the target's front end failed after retries: an Error, never the target's Fail."""
+
+
+class BudgetExhausted(TargetUnavailable):
+    """The run reached its call budget (shared tenants)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    sdkappid: int
+    identifier: str
+    secret_key: str = field(repr=False)
+
+
+@dataclass
+class Target:
+    kind: str  # "emulator", "url" or "region"
+    name: str
+    base_url: str
+    transport: httpx.BaseTransport | None = None
+    emulator: Any = None  # the embedded emulator, for the few controls the suite needs (rate-limit burst)
+
+    @property
+    def remote(self) -> bool:
+        return self.kind != "emulator"
+
+    def describe(self) -> str:
+        return self.name if self.kind == "emulator" else f"{self.name} ({self.base_url})"
+
+
+def credentials_from_env(env: Mapping[str, str], *, defaults: Credentials | None = None) -> Credentials:
+    sdkappid, identifier, key = env.get(ENV_SDKAPPID), env.get(ENV_IDENTIFIER), env.get(ENV_SECRET_KEY)
+    if defaults is not None:
+        sdkappid = sdkappid or str(defaults.sdkappid)
+        identifier = identifier or defaults.identifier
+        key = key or defaults.secret_key
+    missing = [name for name, value in ((ENV_SDKAPPID, sdkappid), (ENV_IDENTIFIER, identifier), (ENV_SECRET_KEY, key))
+               if not value]
+    if missing:
+        raise ConfigurationError(f"missing credentials: set {', '.join(missing)} in the environment")
+    if not sdkappid.isdigit():
+        raise ConfigurationError(f"{ENV_SDKAPPID} must be an unsigned integer")
+    return Credentials(int(sdkappid), identifier, key)
+
+
+def custom_tags_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(t.strip() for t in env.get(ENV_CUSTOM_TAGS, "").split(",") if t.strip())
+
+
+def resolve(name: str, spec: Spec, env: Mapping[str, str]) -> tuple[Target, Credentials]:
+    """The target named on the command line (or $TIMCONFORM_TARGET) and its credentials."""
+    if name == "emulator":
+        return _embedded(env)
+    if name.startswith(("http://", "https://")):
+        return Target("url", name, name.rstrip("/")), credentials_from_env(env)
+    if name in spec.servers:
+        return Target("region", name, spec.servers[name]), credentials_from_env(env)
+    regions = ", ".join(sorted(spec.servers))
+    raise ConfigurationError(f"unknown target {name!r}: use emulator, an http(s):// URL, or a region ({regions})")
+
+
+def _embedded(env: Mapping[str, str]) -> tuple[Target, Credentials]:
+    # The one place the suite touches the emulator: to start it. The oracle never imports it.
+    from timconform.emulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator, EmulatorConfig
+
+    creds = credentials_from_env(env, defaults=Credentials(DEMO_SDKAPPID, DEMO_ADMIN, DEMO_SECRET_KEY))
+    emulator = Emulator(EmulatorConfig(sdkappid=creds.sdkappid, admins=(creds.identifier,), secret_key=creds.secret_key,
+                                       custom_tags=custom_tags_from_env(env), rate_limit=None))
+    return Target("emulator", "emulator", "http://emulator", AsgiBridge(emulator), emulator), creds
+
+
+class Pacer:
+    """Client-side sliding window: never more than ``qps`` calls in any one-second window."""
+
+    def __init__(self, qps: float | None) -> None:
+        self._qps = int(qps) if qps else 0
+        self._calls: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._qps:
+            return
+        with self._lock:
+            now = time.monotonic()
+            while self._calls and now - self._calls[0] >= 1.0:
+                self._calls.popleft()
+            if len(self._calls) >= self._qps:
+                time.sleep(1.0 - (now - self._calls[0]) + 0.001)
+                now = time.monotonic()
+                self._calls.popleft()
+            self._calls.append(now)
+
+
+class UserSigSource:
+    """The run's UserSig: made once, renewed ahead of expiry, registered with the redactor."""
+
+    def __init__(self, creds: Credentials, redactor: Redactor, *, lifetime: int = USERSIG_LIFETIME) -> None:
+        self._creds, self._redactor, self._lifetime = creds, redactor, lifetime
+        self._sig, self._expires = "", 0.0
+        self._lock = threading.Lock()
+
+    def current(self) -> str:
+        with self._lock:
+            if time.time() > self._expires - USERSIG_RENEW_BEFORE:
+                self._sig = self.make(self._creds.identifier, lifetime=self._lifetime)
+                self._expires = time.time() + self._lifetime
+            return self._sig
+
+    def make(self, identifier: str, *, sdkappid: int | None = None, key: str | None = None,
+             lifetime: int = USERSIG_LIFETIME, now: int | None = None) -> str:
+        sig = usersig.generate(sdkappid if sdkappid is not None else self._creds.sdkappid, identifier,
+                               key if key is not None else self._creds.secret_key, expire=lifetime, now=now)
+        self._redactor.add(sig)
+        return sig
+
+
+@dataclass
+class Reply:
+    """What came back, with the redacted exchange kept as evidence."""
+
+    exchange: Exchange
+    status: int
+    body: Any  # parsed JSON, or None when the body is not JSON
+    raw: httpx.Response | None = None
+
+    @property
+    def ok(self) -> bool:
+        return isinstance(self.body, dict) and self.body.get("ActionStatus") == "OK"
+
+    @property
+    def error_code(self) -> int | None:
+        return self.body.get("ErrorCode") if isinstance(self.body, dict) else None
+
+
+class Client:
+    """Sends operations of openapi.yaml to the target the way a careful client would."""
+
+    def __init__(self, target: Target, creds: Credentials, spec: Spec, redactor: Redactor, *,
+                 qps: float | None = None, budget: int | None = None, timeout: float = 10.0,
+                 verify: bool | str = True) -> None:
+        self.target, self.creds, self.spec, self.redactor = target, creds, spec, redactor
+        redactor.add(creds.secret_key)
+        self.usersigs = UserSigSource(creds, redactor)
+        self._pacer = Pacer(qps if target.remote else None)
+        self._budget = budget
+        self.calls = 0
+        self._calls_lock = threading.Lock()
+        self._rate_codes = frozenset(c.code for c in spec.codes.values() if c.klass == "rate-limit")
+        self._http = httpx.Client(base_url=target.base_url, transport=target.transport, timeout=timeout,
+                                  verify=verify, headers={"Content-Type": "application/json"})
+
+    def close(self) -> None:
+        self._http.close()
+        if self.target.transport is not None:
+            self.target.transport.close()
+
+    def query(self, **overrides: Any) -> dict[str, Any]:
+        query = {"sdkappid": self.creds.sdkappid, "identifier": self.creds.identifier,
+                 "usersig": self.usersigs.current(), "random": secrets.randbelow(2**32), "contenttype": "json"}
+        query.update(overrides)
+        return {k: v for k, v in query.items() if v is not None}
+
+    def call(self, operation: str, body: Any = None, *, raw: bytes | None = None, query: Mapping[str, Any] | None = None,
+             raw_query: str | None = None, method: str = "POST", path: str | None = None,
+             headers: Mapping[str, str] | None = None, retry_rate_limit: bool = True) -> Reply:
+        """Send one request; retry network trouble and rate-limit answers; raise TargetUnavailable past that."""
+        path = path or self.spec.operations[operation].path
+        content = raw if raw is not None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        attempt = 0
+        while True:
+            query_string = raw_query if raw_query is not None else urlencode(self.query(**(query or {})))
+            reply = self._send(operation, method, f"{path}?{query_string}", content, headers)
+            retryable = reply.status in RETRY_STATUSES or reply.exchange.error is not None or (
+                retry_rate_limit and reply.error_code in self._rate_codes)
+            if not retryable:
+                return reply
+            if attempt >= len(RETRY_DELAYS):
+                raise TargetUnavailable(f"{operation}: {reply.exchange.error or self._why(reply)} after {attempt + 1} attempts")
+            time.sleep(RETRY_DELAYS[attempt])
+            attempt += 1
+
+    def _why(self, reply: Reply) -> str:
+        if reply.status in RETRY_STATUSES:
+            return f"HTTP {reply.status}"
+        return f"rate-limit code {reply.error_code}"
+
+    def _send(self, operation: str, method: str, url: str, content: bytes, headers: Mapping[str, str] | None) -> Reply:
+        with self._calls_lock:
+            if self._budget is not None and self.calls >= self._budget:
+                raise BudgetExhausted(f"the call budget of {self._budget} calls is spent")
+            self.calls += 1
+        self._pacer.wait()
+        request_headers = dict(self._http.headers)
+        request_headers.update(headers or {})
+        exchange = Exchange(operation=operation, method=method, url=self.redactor.url(f"{self.target.base_url}{url}"),
+                            headers={k: v for k, v in request_headers.items() if k.lower() == "content-type"},
+                            body=self.redactor.text(content.decode("utf-8", "replace")))
+        started = time.perf_counter()
+        try:
+            response = self._http.request(method, url, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'no detail'}"
+            exchange.elapsed_ms = (time.perf_counter() - started) * 1000
+            return Reply(exchange, 0, None)
+        exchange.elapsed_ms = (time.perf_counter() - started) * 1000
+        exchange.status = response.status_code
+        exchange.response_headers = {k: v for k, v in response.headers.items() if k.lower() == "content-type"}
+        exchange.response_body = self.redactor.text(response.text)
+        try:
+            parsed = response.json()
+        except ValueError:
+            parsed = None
+        return Reply(exchange, response.status_code, parsed, response)
+
+    @contextmanager
+    def unpaced(self):
+        """Lift the client-side pacing (the rate-limit burst must exceed the documented limit)."""
+        pacer, self._pacer = self._pacer, Pacer(None)
+        try:
+            yield
+        finally:
+            self._pacer = pacer
