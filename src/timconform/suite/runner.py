@@ -76,7 +76,7 @@ def run(config: RunConfig, *, progress=None) -> tuple[RunResult, Redactor]:
         client.close()
     meta = {"suite_version": __version__, "spec_sha256": spec.sha256, "target": target.describe(),
             "target_kind": target.kind, "profile": profile.name, "seed": seed, "strict": config.strict,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "duration_s": round(time.time() - started, 3), "calls": client.calls,
             "python": platform.python_version(),
             "config": {"sdkappid": creds.sdkappid, "identifier": creds.identifier, "secret_key": "<redacted>",

@@ -69,8 +69,22 @@ def _sanitise(session: Session, body: dict[str, Any], draw) -> dict[str, Any]:
                 entry["CustomItem"] = [{"Tag": t, "Value": v} for t, v in seen.items()]
             else:
                 del entry["CustomItem"]
+    _cap_friend_lists(items, session.spec.limit("friend_lists_per_user"))
     body["AddFriendItem"] = items
     return body
+
+
+def _cap_friend_lists(items: list[dict[str, Any]], maximum: int) -> None:
+    """A user has at most ``maximum`` distinct friend lists (FI-FRIEND-LIST-LIMIT-32): a valid batch keeps to them."""
+    kept: list[str] = []
+    for entry in items:
+        names = []
+        for name in entry.get("GroupName", ()):
+            if name not in kept and len(kept) < maximum:
+                kept.append(name)
+            names.append(name if name in kept else kept[len(names) % len(kept)])
+        if "GroupName" in entry:
+            entry["GroupName"] = list(dict.fromkeys(names))
 
 
 def _check_schema(session: Session, case, body: dict, reply) -> None:
