@@ -71,6 +71,29 @@ def build_parser() -> _Parser:
     emulator.add_argument("--record", action="store_true", help="record every request (GET /_timconform/requests)")
     emulator.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
+    run = commands.add_parser("run", help="certify a target against the rule catalogue")
+    run.add_argument("--target", help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
+    run.add_argument("--sdkappid", type=_positive_int, help=f"overrides $TIMCONFORM_SDKAPPID")
+    run.add_argument("--identifier", help="the admin account; overrides $TIMCONFORM_IDENTIFIER")
+    run.add_argument("--profile", default="standard", choices=("quick", "standard", "full", "staging"))
+    run.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
+    run.add_argument("--seed", type=int, help="Hypothesis seed (printed in the report; reuse it to reproduce a run)")
+    run.add_argument("--max-examples", type=_positive_int, help="generated examples per scenario")
+    run.add_argument("--rate-limit", type=float, help="client-side calls/s for remote targets (default 100, at most 200)")
+    run.add_argument("--budget", type=_positive_int, help="most calls the run may make (shared tenants)")
+    run.add_argument("--rules", default="", help="comma-separated rule ids to check (the others are Disabled)")
+    run.add_argument("--skip-rules", default="", help="comma-separated rule ids not to check")
+    run.add_argument("--baseline", type=_existing_file, help="known divergences (rule ids with reasons) not to fail on")
+    run.add_argument("--write-baseline", type=Path, help="write this run's Fail/Warn/Error rules as a baseline")
+    run.add_argument("--report-dir", type=Path, help="write results.json, junit.xml, report.html here")
+    run.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification (verification stays on)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+
+    clean = commands.add_parser("cleanup", help="finish an interrupted staging run: delete the friendships in its ledger")
+    clean.add_argument("--ledger", type=_existing_file, default=None,
+                       help="the run's ledger (default .timconform/staging-ledger.jsonl)")
+    clean.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification")
+
     sig = commands.add_parser("usersig", help=f"print a UserSig made with the key in ${SECRET_ENV}")
     sig.add_argument("--sdkappid", type=_positive_int, required=True)
     sig.add_argument("--identifier", required=True)
@@ -85,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _emulator(args)
         if args.command == "usersig":
             return _usersig(args)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "cleanup":
+            return _cleanup(args)
     except UsageError as exc:
         print(f"timconform: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -125,6 +152,78 @@ def _emulator(args: argparse.Namespace) -> int:
               f"{', '.join(config.admins)}, secret key {key_origin}", flush=True)
 
     serve_forever(emulator, sock, log_level=args.log_level, on_ready=announce)
+    return 0
+
+
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(i.strip() for i in text.split(",") if i.strip())
+
+
+def _run(args: argparse.Namespace) -> int:
+    from timconform.report import baseline, console
+    from timconform.suite.runner import RunConfig, run, write_outputs
+    from timconform.target import ENV_IDENTIFIER, ENV_SDKAPPID, ConfigurationError
+
+    env = dict(os.environ)
+    if args.sdkappid:
+        env[ENV_SDKAPPID] = str(args.sdkappid)
+    if args.identifier:
+        env[ENV_IDENTIFIER] = args.identifier
+    known = baseline.load(args.baseline) if args.baseline else None
+    config = RunConfig(target=args.target, profile=args.profile, strict=args.strict, seed=args.seed,
+                       max_examples=args.max_examples, rate_limit=args.rate_limit, rules=_ids(args.rules),
+                       skip_rules=_ids(args.skip_rules), budget=args.budget,
+                       ca_bundle=str(args.ca_bundle) if args.ca_bundle else None, env=env)
+    try:
+        result, redactor = run(config, progress_factory=lambda total: console.Progress(total, quiet=args.quiet))
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    if known is not None:
+        baseline.apply(result, known)
+    written = write_outputs(result, redactor, args.report_dir)
+    if args.write_baseline:
+        written.append(baseline.write(args.write_baseline, result, redactor=redactor))
+    print(console.summary(result, report_dir=args.report_dir, redactor=redactor))
+    return result.exit_code()
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from timconform import spec as spec_module
+    from timconform.report.redact import Redactor
+    from timconform.suite import staging
+    from timconform.target import Client, ConfigurationError, Target, TargetUnavailable, credentials_from_env
+
+    path = args.ledger or staging.DEFAULT_LEDGER
+    if not Path(path).is_file():
+        raise UsageError(f"no ledger at {path}: nothing to clean up")
+    ledger = staging.Ledger(path)
+    try:
+        header = ledger.header()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if header["target"] == "emulator":
+        ledger.remove()
+        print("the run was against the embedded emulator, whose state ended with it: ledger removed")
+        return 0
+    base_url = header["target"].rsplit(" (", 1)[-1].rstrip(")") if " (" in header["target"] else header["target"]
+    env = dict(os.environ)
+    env.setdefault("TIMCONFORM_SDKAPPID", str(header["sdkappid"]))
+    env.setdefault("TIMCONFORM_IDENTIFIER", header["identifier"])
+    try:
+        creds = credentials_from_env(env)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+    spec = spec_module.load()
+    client = Client(Target("url", base_url, base_url), creds, spec, Redactor(creds.secret_key),
+                    verify=str(args.ca_bundle) if args.ca_bundle else True)
+    try:
+        deleted = staging.cleanup(client, ledger, batch=spec.limit("friend_delete_items"))
+    except TargetUnavailable as exc:
+        print(f"timconform: cleanup incomplete, the ledger is kept: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        client.close()
+    print(f"cleanup done: {deleted} friendship(s) deleted, ledger {path} removed")
     return 0
 
 

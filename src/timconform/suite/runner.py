@@ -16,6 +16,7 @@ from timconform import spec as spec_module
 from timconform.oracle.recorder import Recorder
 from timconform.report.model import RunResult
 from timconform.report.redact import Redactor
+from timconform.suite import staging
 from timconform.suite.profiles import PROFILES
 from timconform.suite.registry import Scenario, load_all
 from timconform.suite.session import Session, SetupFailed
@@ -37,6 +38,7 @@ class RunConfig:
     skip_rules: tuple[str, ...] = ()
     budget: int | None = None
     ca_bundle: str | None = None
+    ledger: Path | None = None  # staging: where the friendship ledger lives
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -52,7 +54,8 @@ def check_config(config: RunConfig, spec: spec_module.Spec) -> None:
         raise ConfigurationError("--max-examples must be at least 1")
 
 
-def run(config: RunConfig, *, progress=None) -> tuple[RunResult, Redactor]:
+def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redactor]:
+    """Run the profile's scenarios; ``progress_factory(total)`` may return a console Progress."""
     spec = spec_module.load()
     check_config(config, spec)
     profile = PROFILES[config.profile]
@@ -64,16 +67,25 @@ def run(config: RunConfig, *, progress=None) -> tuple[RunResult, Redactor]:
     redactor = Redactor(creds.secret_key)
     selected = set(config.rules) if config.rules else set(spec.rules)
     selected -= set(config.skip_rules)
+    if profile.pool and not config.rules:
+        selected -= _unshared_only_rules()  # need more accounts than the pool, or create accounts
     recorder = Recorder(spec, selected=selected, strict=config.strict)
     client = Client(target, creds, spec, redactor, qps=config.rate_limit or DEFAULT_QPS,
                     budget=config.budget or profile.budget, verify=config.ca_bundle or True)
     session = Session(spec, client, recorder, profile, seed, custom_tags=custom_tags_from_env(config.env))
     started = time.time()
+    scenarios = _scenarios(profile.name, selected)
+    progress = progress_factory(len(scenarios)) if progress_factory else None
+    ledger = _start_staging(config, session, target, creds) if profile.pool else None
     try:
-        for scenario in _scenarios(profile.name, selected):
+        for scenario in scenarios:
             _run_scenario(scenario, session, target, profile, progress)
     finally:
-        client.close()
+        try:
+            if ledger is not None:  # also after a failure or Ctrl-C
+                staging.cleanup(client, ledger, batch=spec.limit("friend_delete_items"))
+        finally:
+            client.close()
     meta = {"suite_version": __version__, "spec_sha256": spec.sha256, "target": target.describe(),
             "target_kind": target.kind, "profile": profile.name, "seed": seed, "strict": config.strict,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -90,6 +102,29 @@ def run(config: RunConfig, *, progress=None) -> tuple[RunResult, Redactor]:
     return RunResult(meta, recorder.results(), coverage, recorder.observed_profile()), redactor
 
 
+def _unshared_only_rules() -> set[str]:
+    """Rules only scenarios unfit for a shared tenant exercise: Disabled in staging unless asked for."""
+    scenarios = load_all()
+    unshared = {r for s in scenarios if s.needs & {"large", "creates-accounts"} for r in s.rules}
+    shared = {r for s in scenarios if not s.needs & {"large", "creates-accounts"} for r in s.rules}
+    return unshared - shared
+
+
+def _start_staging(config: RunConfig, session: Session, target, creds) -> staging.Ledger:
+    ledger = staging.Ledger(config.ledger or staging.DEFAULT_LEDGER)
+    if ledger.path.exists():
+        header = ledger.header()
+        if header.get("target") != target.describe() or header.get("sdkappid") != creds.sdkappid:
+            raise ConfigurationError(f"{ledger.path} holds an interrupted run against {header.get('target')}: "
+                                     f"finish it with 'timconform cleanup --ledger {ledger.path}' first")
+        staging.cleanup(session.client, ledger, batch=session.spec.limit("friend_delete_items"))
+    ledger.start(target=target.describe(), sdkappid=creds.sdkappid, identifier=creds.identifier)
+    session.ledger = ledger
+    session.pool = staging.pool_names(session.profile.pool)
+    session.import_accounts(session.pool)
+    return ledger
+
+
 def _scenarios(profile: str, selected: set[str]) -> list[Scenario]:
     return [s for s in load_all() if profile in s.profiles and selected.intersection(s.rules)]
 
@@ -97,6 +132,8 @@ def _scenarios(profile: str, selected: set[str]) -> list[Scenario]:
 def _not_applicable(scenario: Scenario, session: Session, target, profile) -> str | None:
     if "large" in scenario.needs and not profile.large:
         return f"needs more accounts than the {profile.name} profile's pool (run another profile to check it)"
+    if "creates-accounts" in scenario.needs and profile.pool:
+        return "creates or deletes accounts, which the staging profile never does on a shared tenant"
     if "custom-tags" in scenario.needs and not session.custom_tags:
         return "the target has no custom friend tags configured (set TIMCONFORM_CUSTOM_TAGS)"
     if "rate-burst" in scenario.needs:
@@ -113,10 +150,8 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
     if reason:
         recorder.skipped(scenario.rules, reason)
         if progress:
-            progress.skip(scenario.name, reason)
+            progress.step(scenario.name, "skip")
         return
-    if progress:
-        progress.start(scenario.name)
     started = time.perf_counter()
     status = "ok"
     try:
@@ -132,7 +167,7 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
                                          f"{session.client.redactor.text(str(exc))[:300]}")
         status = "error"
     if progress:
-        progress.done(scenario.name, status, time.perf_counter() - started)
+        progress.step(scenario.name, status, time.perf_counter() - started)
 
 
 def write_outputs(result: RunResult, redactor: Redactor, report_dir: Path | None) -> list[Path]:

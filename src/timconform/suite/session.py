@@ -35,13 +35,16 @@ class Session:
     seed: int
     custom_tags: tuple[str, ...] = ()
     run_prefix: str = field(default_factory=lambda: "tc" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(6)))
-    ledger: Any = None  # staging: records friendships to remove afterwards
+    ledger: Any = None  # staging: every friendship a request may make, written before it is sent
+    pool: list[str] | None = None  # staging: the fixed accounts handed out instead of fresh ones
     _counter: itertools.count = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
         self.predictor = Predictor(self.spec, self.custom_tags)
+        self._cursor = 0
+        self._made: dict[str, set[str]] = {}
 
     # -- accounts -------------------------------------------------------------------------------
 
@@ -51,9 +54,24 @@ class Session:
             return [f"{self.run_prefix}_{next(self._counter)}" for _ in range(count)]
 
     def accounts(self, count: int) -> list[str]:
-        """``count`` fresh accounts, imported (multiaccount_import takes at most 100 per call)."""
-        names = self.names(count)
-        self.import_accounts(names)
+        """``count`` fresh accounts, imported (multiaccount_import takes at most 100 per call).
+
+        In the staging profile they come from the fixed pool instead, with this run's earlier
+        friendships of theirs deleted first, so that each probe still starts from empty tables.
+        """
+        if self.pool is None:
+            names = self.names(count)
+            self.import_accounts(names)
+            return names
+        if count > len(self.pool):
+            raise SetupFailed(f"needs {count} accounts; the staging pool has {len(self.pool)}")
+        names = [self.pool[(self._cursor + i) % len(self.pool)] for i in range(count)]
+        self._cursor = (self._cursor + count) % len(self.pool)
+        stale = {owner: self._made.pop(owner) for owner in names if owner in self._made}
+        if stale:
+            from timconform.suite.staging import delete_pairs
+
+            delete_pairs(self.client, stale, batch=self.spec.limit("friend_delete_items"))
         return names
 
     def import_accounts(self, names: Iterable[str]) -> None:
@@ -72,10 +90,12 @@ class Session:
         return self.send_import(body, **call)
 
     def send_import(self, body: Any, **call: Any) -> Reply:
+        if self.ledger is not None:
+            self.ledger.record_intent(body)
+            for owner, target in _pairs(body):
+                self._made.setdefault(owner, set()).add(target)
         reply = self.client.call("friend_import", body, **call)
         response_checks.run_all(self.spec, self.recorder, body, reply)
-        if self.ledger is not None and isinstance(body, dict) and isinstance(reply.body, dict):
-            self.ledger.record_import(body, reply.body)
         return reply
 
     def expect(self, rule_id: str, reply: Reply, *, item: int | None = None, note: str = "") -> str | None:
@@ -127,6 +147,14 @@ class Session:
             else:
                 out[info.get("To_Account")] = None
         return reply, out
+
+
+def _pairs(body: Any) -> list[tuple[str, str]]:
+    if not isinstance(body, dict) or not isinstance(body.get("From_Account"), str):
+        return []
+    items = body.get("AddFriendItem") if isinstance(body.get("AddFriendItem"), list) else []
+    return [(body["From_Account"], i["To_Account"]) for i in items
+            if isinstance(i, dict) and isinstance(i.get("To_Account"), str)]
 
 
 def item(to_account: str, **fields: Any) -> dict[str, Any]:
