@@ -182,10 +182,15 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
     unknown_outcome.write_text("OPEN-EXISTING-FRIEND: no-such-outcome\n", encoding="utf-8")
     unknown_rule = root / "unknown-rule.yaml"
     unknown_rule.write_text("NO-SUCH-RULE: overwrite\n", encoding="utf-8")
+    unhashable_fault = root / "unhashable-fault.yaml"
+    unhashable_fault.write_text("faults:\n  - {action: delay, operation: [friend_import], seconds: 1}\n",
+                                encoding="utf-8")
+    not_utf8 = root / "not-utf8.yaml"
+    not_utf8.write_bytes(b"\xff\xfe: x\n")
     not_a_mapping = root / "list.yaml"
     not_a_mapping.write_text("- a\n- b\n", encoding="utf-8")
     return {"unknown-outcome": unknown_outcome, "unknown-rule": unknown_rule, "list": not_a_mapping,
-            "missing": root / "missing.yaml"}
+            "missing": root / "missing.yaml", "unhashable-fault": unhashable_fault, "not-utf8": not_utf8}
 
 
 @pytest.mark.parametrize("case", [
@@ -198,6 +203,11 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
     ("--behaviour", "@unknown-outcome"),
     ("--behaviour", "@unknown-rule"),
     ("--behaviour", "@list"),
+    ("--behaviour", "@not-utf8"),
+    ("--faults", "@unhashable-fault"),
+    ("--faults", "@list"),
+    ("--accounts", "@list"),
+    ("--accounts", "@not-utf8"),
     ("--rate-limit", "fast"),
     ("--edition", "gold"),
 ], ids=lambda c: " ".join(c))
@@ -210,7 +220,7 @@ def test_bad_emulator_options_exit_2_with_one_line(case: tuple[str, str], bad_fi
     elif value == "missing.yaml":
         value = str(tmp_path / "missing.yaml")
     result = _run_cli("emulator", "--port", str(_free_port()), option, value)
-    _assert_usage_error(result, option if option != "--behaviour" or "missing" in value else "behaviour")
+    _assert_usage_error(result)
 
 
 def test_behaviour_file_pinning_an_unknown_outcome_names_rule_and_outcome(bad_files: dict[str, Path]) -> None:

@@ -467,3 +467,37 @@ def test_valid_usersig_for_another_identifier_is_refused(response_validator) -> 
             await harness.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("plan", [
+    b'[{"action": "code", "code": [30006]}]',
+    b'[{"action": ["code"], "code": 30006}]',
+    b'[{"action": "delay", "operation": {"a": 1}, "seconds": 1}]',
+    b'[{"action": "code", "code": 30006, "level": ["item"]}]',
+    b'[{"action": "code", "code": 30006, "level": "item", "items": [true]}]',
+    b'[{"action": "code", "code": true}]',
+    b'{"faults": "all"}',
+    b'"everything"',
+    b'[{"action": "code", "code": 30006',
+    b"\xff\xfe",
+], ids=lambda p: p.decode("latin-1")[:40])
+def test_control_plane_refuses_a_malformed_fault_plan_with_400(plan: bytes) -> None:
+    """The control plane (not the REST API) answers a fault plan it cannot apply with HTTP 400 naming the
+    problem, never a 500, and keeps the plan it had; before the fix, unhashable values (a list where a code
+    or operation goes) raised TypeError out of faults.parse."""
+
+    async def run() -> None:
+        harness = Harness()
+        try:
+            good = await harness.client.put("/_timconform/faults", json=[{"action": "code", "code": 30006, "calls": [99]}])
+            assert good.status_code == 200, good.text
+            response = await harness.client.put("/_timconform/faults", content=plan)
+            assert response.status_code == 400, (response.status_code, response.text)
+            assert "error" in response.json()
+            kept = await harness.client.get("/_timconform/faults")
+            assert kept.json()["faults"] == [{"action": "code", "operation": "friend_import", "calls": [99],
+                                              "code": 30006, "level": "request"}]
+        finally:
+            await harness.close()
+
+    asyncio.run(run())

@@ -102,6 +102,12 @@ def resolve(name: str, spec: Spec, env: Mapping[str, str]) -> tuple[Target, Cred
     raise ConfigurationError(f"unknown target {name!r}: use emulator, an http(s):// URL, or a region ({regions})")
 
 
+def in_process(app: Any, env: Mapping[str, str], *, name: str = "in-process app") -> tuple[Target, Credentials]:
+    """Any ASGI app as a target, served in this process (an emulator under test, a mutant, a fake)."""
+    return Target("emulator", name, "http://emulator", AsgiBridge(app), getattr(app, "emulator", app)), \
+        credentials_from_env(env)
+
+
 def _embedded(env: Mapping[str, str]) -> tuple[Target, Credentials]:
     # The one place the suite touches the emulator: to start it. The oracle never imports it.
     from timconform.emulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator, EmulatorConfig
@@ -188,6 +194,7 @@ class Client:
         self._budget = budget
         self.calls = 0
         self._calls_lock = threading.Lock()
+        self._unreachable: str | None = None
         self._rate_codes = frozenset(c.code for c in spec.codes.values() if c.klass == "rate-limit")
         self._http = httpx.Client(base_url=target.base_url, transport=target.transport, timeout=timeout,
                                   verify=verify, headers={"Content-Type": "application/json"})
@@ -207,6 +214,8 @@ class Client:
              raw_query: str | None = None, method: str = "POST", path: str | None = None,
              headers: Mapping[str, str] | None = None, retry_rate_limit: bool = True) -> Reply:
         """Send one request; retry network trouble and rate-limit answers; raise TargetUnavailable past that."""
+        if self._unreachable is not None:
+            raise TargetUnavailable(self._unreachable)
         path = path or self.spec.operations[operation].path
         content = raw if raw is not None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         attempt = 0
@@ -218,7 +227,11 @@ class Client:
             if not retryable:
                 return reply
             if attempt >= len(RETRY_DELAYS):
-                raise TargetUnavailable(f"{operation}: {reply.exchange.error or self._why(reply)} after {attempt + 1} attempts")
+                why = f"{operation}: {reply.exchange.error or self._why(reply)} after {attempt + 1} attempts"
+                if reply.exchange.error is not None or reply.status in RETRY_STATUSES:
+                    # The network or the front end is down: later calls fail at once instead of retrying again.
+                    self._unreachable = f"target unreachable ({why})"
+                raise TargetUnavailable(why)
             time.sleep(RETRY_DELAYS[attempt])
             attempt += 1
 

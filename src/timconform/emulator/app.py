@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from timconform import spec as spec_module
@@ -131,6 +131,11 @@ class Emulator:
             response = self._respond(self.envelopes.fail(operation, error.code, error.info))
         except _RawAnswer as answer:
             response = answer.response
+        except ClientDisconnect:
+            # The client left before sending the whole body: nothing was processed and nobody reads the
+            # answer. Not an emulator error, so no traceback in the log.
+            log.info("client disconnected while sending %s", path)
+            response = Response(b"", status_code=200)
         except Exception:  # noqa: BLE001 - an emulator bug must still answer in the documented way
             log.exception("internal error while serving %s", path)
             response = self._respond(self.envelopes.fail(operation, self.codes.internal))

@@ -100,10 +100,11 @@ def _fault(index: int, entry: Any, known_codes: Container[int], operations: Cont
     if unknown:
         raise FaultPlanError(f"{where}: unknown field(s) {sorted(unknown)}")
     action = entry.get("action")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise FaultPlanError(f"{where}: action={action!r}, but only {', '.join(ACTIONS)} are known")
     operation = entry.get("operation", "friend_import")
-    if operation != "*" and operation not in operations:
+    # isinstance first: a list or mapping here is unhashable, and `in` a mapping would raise TypeError.
+    if operation != "*" and (not isinstance(operation, str) or operation not in operations):
         raise FaultPlanError(f"{where}: operation={operation!r} is not an operation of openapi.yaml")
     calls = entry.get("calls")
     if calls is not None and (not isinstance(calls, list) or not all(_positive_int(c) for c in calls)):
@@ -111,12 +112,14 @@ def _fault(index: int, entry: Any, known_codes: Container[int], operations: Cont
     fault = Fault(action=action, operation=operation, calls=frozenset(calls) if calls is not None else None)
     if action == "code":
         code, level = entry.get("code"), entry.get("level", "request")
-        if code not in known_codes:
+        if not isinstance(level, str):
+            raise FaultPlanError(f"{where}: level={level!r}, but only request or item are known")
+        if not _positive_int(code) or code not in known_codes:
             raise FaultPlanError(f"{where}: code={code!r} is not in schemas/error-codes.json")
         if level not in ("request", "item"):
             raise FaultPlanError(f"{where}: level={level!r}, but only request or item are known")
         items = entry.get("items")
-        if items is not None and (not isinstance(items, list) or not all(isinstance(i, int) and i >= 0 for i in items)):
+        if items is not None and (not isinstance(items, list) or not all(_index(i) for i in items)):
             raise FaultPlanError(f"{where}: items={items!r}, but it must be a list of item indexes from 0")
         return Fault(**{**fault.__dict__, "code": code, "level": level,
                         "items": tuple(items) if items is not None else None})
@@ -137,6 +140,10 @@ def _fault(index: int, entry: Any, known_codes: Container[int], operations: Cont
 
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _describe(fault: Fault) -> dict[str, Any]:

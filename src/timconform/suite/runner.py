@@ -21,7 +21,7 @@ from timconform.suite.profiles import PROFILES
 from timconform.suite.registry import Scenario, load_all
 from timconform.suite.session import Session, SetupFailed
 from timconform.target import (DEFAULT_QPS, ENV_TARGET, Client, ConfigurationError, TargetUnavailable,
-                               custom_tags_from_env, resolve)
+                               custom_tags_from_env, in_process, resolve)
 
 MAX_QPS = 200.0  # the documented limit (FI-RATE-LIMIT-200): the suite never paces above it
 
@@ -39,6 +39,7 @@ class RunConfig:
     budget: int | None = None
     ca_bundle: str | None = None
     ledger: Path | None = None  # staging: where the friendship ledger lives
+    app: Any = None  # an ASGI app to certify in-process instead of a named target (tests, mutants)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -63,7 +64,8 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
         profile = type(profile)(**{**profile.__dict__, "examples": config.max_examples})
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     target_name = config.target or config.env.get(ENV_TARGET) or "emulator"
-    target, creds = resolve(target_name, spec, config.env)
+    target, creds = in_process(config.app, config.env) if config.app is not None else \
+        resolve(target_name, spec, config.env)
     redactor = Redactor(creds.secret_key)
     selected = set(config.rules) if config.rules else set(spec.rules)
     selected -= set(config.skip_rules)

@@ -1,0 +1,80 @@
+"""Accounts that were never imported, as From_Account and as To_Account.
+
+The answers are judged on any tenant. Where accounts may be created, the unknown accounts are imported
+afterwards and the friend tables read back: a fresh account must start with no friendship, so a
+refused import that left one behind shows up.
+"""
+
+from __future__ import annotations
+
+from timconform.suite.registry import scenario
+from timconform.suite.scenarios.common import RESPONSE_RULES
+from timconform.suite.scenarios.limits import describe, whole_refusal
+from timconform.suite.session import Session, item
+
+FROM_EXISTS, TO_EXISTS, TO_LEVEL = "FI-ACCOUNT-FROM-EXISTS", "FI-ACCOUNT-TO-EXISTS", "OPEN-UNKNOWN-TO-ACCOUNT-LEVEL"
+
+
+def unknown_from(session: Session) -> tuple[str, list[str]]:
+    """Import for a From_Account never imported and judge the answer: (that account, the To_Accounts)."""
+    stranger = session.names(1)[0]
+    tos = session.accounts(2)
+    reply = session.friend_import(stranger, [item(t) for t in tos])
+    if whole_refusal(reply):
+        session.expect(FROM_EXISTS, reply, note="From_Account never imported")
+    else:
+        for index in range(len(tos)):
+            session.expect(FROM_EXISTS, reply, item=index, note=f"item {index} of a From_Account never imported")
+    return stranger, tos
+
+
+def unknown_to(session: Session) -> tuple[str, list[str], list[str]]:
+    """An unknown To_Account alone, then between two valid items; judge the answers and the valid items' fate.
+
+    Returns (owner, the unknown To_Accounts, the valid To_Accounts)."""
+    owner, first, last = session.accounts(3)
+    alone, beside = session.names(2)
+    reply = session.friend_import(owner, [item(alone)])
+    session.expect(TO_EXISTS, reply, item=0, note="an unknown To_Account alone")
+    session.expect(TO_LEVEL, reply, item=0, note="an unknown To_Account alone")
+
+    mixed = session.friend_import(owner, [item(first), item(beside), item(last)])
+    session.expect(TO_EXISTS, mixed, item=1, note="an unknown To_Account between valid items")
+    outcome = session.expect(TO_LEVEL, mixed, item=1, note="an unknown To_Account between valid items")
+    valid = [first, last]
+    if outcome == "per-item-30003":
+        for index in (0, 2):
+            session.verify(TO_LEVEL, describe(mixed, index) == "accepted (code 0)",
+                           f"Expected the valid item {index} beside an unknown To_Account imported (per-item "
+                           f"outcome). Received {describe(mixed, index)}.", mixed)
+    if outcome is not None:
+        friends = session.friends_among(owner, valid)
+        if outcome == "per-item-30003":
+            session.verify(TO_LEVEL, friends == set(valid), f"Expected the valid items stored (per-item outcome). "
+                                                            f"Received {sorted(friends)}.", mixed)
+        else:
+            session.verify(TO_LEVEL, not friends, f"Expected nothing stored (whole-request outcome). "
+                                                  f"Received {sorted(friends)}.", mixed)
+    return owner, [alone, beside], valid
+
+
+@scenario("unknown-accounts", rules=RESPONSE_RULES + (FROM_EXISTS, TO_EXISTS, TO_LEVEL))
+def unknown_accounts(session: Session) -> None:
+    """From_Account never imported: refused with 30003; To_Account never imported: 30003 at an open level."""
+    unknown_from(session)
+    unknown_to(session)
+
+
+@scenario("unknown-accounts-stored", rules=RESPONSE_RULES + (FROM_EXISTS, TO_EXISTS, TO_LEVEL),
+          needs=("creates-accounts",))
+def unknown_accounts_stored(session: Session) -> None:
+    """Once imported, accounts named in refused imports have no friendship from them."""
+    stranger, tos = unknown_from(session)
+    owner, unknown, _ = unknown_to(session)
+    session.import_accounts([stranger, *unknown])
+    friends = session.friends_among(stranger, tos)
+    session.verify(FROM_EXISTS, not friends, f"Expected no friendship stored for the unknown From_Account "
+                                             f"{stranger}. Received {sorted(friends)} once it was imported.")
+    friends = session.friends_among(owner, unknown)
+    session.verify(TO_EXISTS, not friends, f"Expected no friendship with To_Accounts that did not exist. "
+                                           f"Received {sorted(friends)} once they were imported.")

@@ -1,0 +1,259 @@
+"""Malformed requests: each class of broken body, URL or query gets HTTP 200 and its own rule's code.
+
+Raw calls go through session.client.call (redaction, pacing and the budget apply). Requests whose
+body is a valid friend_import go through session.send_import, so every response check runs on the
+refusal envelope too; those carry a fresh To_Account each, and one friend_check at the end shows
+that no refused request imported anything.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from timconform.suite.registry import scenario
+from timconform.suite.scenarios.common import RESPONSE_RULES
+from timconform.suite.session import Session, item
+
+FULL_ONLY = frozenset({"full"})
+# Far beyond any valid request (FI-BODY-SIZE's is ~3 MiB) yet cheap to send to a local target.
+OVERSIZE_BYTES = 6 * 1024 * 1024
+NESTING = 100_000
+
+
+class Probes:
+    """Valid-bodied probes from one sender, each to its own fresh account, checked for imports at the end."""
+
+    def __init__(self, session: Session, count: int) -> None:
+        self.session = session
+        self.sender, *self._free = session.accounts(1 + count)
+        self.refused: list[tuple[str, str, str, Any]] = []
+
+    def body(self) -> dict[str, Any]:
+        to = self._free.pop()
+        return {"From_Account": self.sender, "AddFriendItem": [item(to)]}
+
+    def send(self, rule: str | None, what: str, *, refused: bool = True, **call: Any):
+        """Send a valid body with ``call`` changed; judge it under ``rule`` (None: the caller judges)."""
+        body = self.body()
+        reply = self.session.send_import(body, **call)
+        if rule is not None:
+            self.session.expect(rule, reply, note=what)
+        if refused and rule is not None:
+            self.refused.append((rule, what, body["AddFriendItem"][0]["To_Account"], reply))
+        return body, reply
+
+    def nothing_imported(self) -> None:
+        if not self.refused:
+            return
+        imported = self.session.friends_among(self.sender, [to for _, _, to, _ in self.refused])
+        for rule, what, to, reply in self.refused:
+            self.session.verify(rule, to not in imported,
+                                f"Expected nothing imported by the request with {what}. Received {to} in the "
+                                "sender's friend table (friend_check).", reply)
+
+
+def raw(session: Session, rule: str, what: str, **call: Any):
+    """A request no valid body describes: FI-HTTP-200 and the rule's code, checked here."""
+    reply = session.client.call("friend_import", **call)
+    session.verify("FI-HTTP-200", reply.status == 200,
+                   f"Expected HTTP 200 for the request with {what}. Received HTTP {reply.status}.", reply)
+    session.expect(rule, reply, note=what)
+    return reply
+
+
+@scenario("malformed-body", rules=("FI-HTTP-200", "FI-JSON-PARSE-60003", "FI-EMPTY-BODY", "FI-NON-UTF8-BODY",
+                                   "FI-DEEP-NESTING"))
+def malformed_body(session: Session) -> None:
+    """Bodies that are not JSON, empty, not UTF-8 or nested too deeply are refused with their codes."""
+    sender, to = session.accounts(2)
+    valid = json.dumps({"From_Account": sender, "AddFriendItem": [item(to)]}).encode("utf-8")
+    raw(session, "FI-JSON-PARSE-60003", "the body {not json", raw=b"{not json")
+    raw(session, "FI-JSON-PARSE-60003", "a valid body cut short", raw=valid[:-3])
+    raw(session, "FI-EMPTY-BODY", "an empty body", raw=b"")
+    raw(session, "FI-NON-UTF8-BODY", "the body FF FE {}", raw=b"\xff\xfe{}")
+    # A Latin-1 byte inside an otherwise valid body: the rule forbids storing it mangled.
+    latin1 = json.dumps({"From_Account": sender, "AddFriendItem": [item(to, Remark="caf~")]}).encode("utf-8")
+    raw(session, "FI-NON-UTF8-BODY", "a valid body whose Remark holds the Latin-1 byte E9",
+        raw=latin1.replace(b"caf~", b"caf\xe9"))
+    raw(session, "FI-DEEP-NESTING", f"{NESTING} unclosed [", raw=b"[" * NESTING)
+    nested = valid.replace(b'"AddSource"', b'"Remark": ' + b"[" * NESTING + b"]" * NESTING + b', "AddSource"')
+    raw(session, "FI-DEEP-NESTING", f"a Remark nested {NESTING} arrays deep", raw=nested)
+    imported = session.friends_among(sender, [to])
+    for rule in ("FI-JSON-PARSE-60003", "FI-NON-UTF8-BODY", "FI-DEEP-NESTING"):
+        session.verify(rule, to not in imported,
+                       f"Expected no malformed body to import {to}. Received it in {sender}'s friend table.")
+
+
+@scenario("malformed-url", rules=("FI-HTTP-200", "FI-METHOD-POST", "FI-UNKNOWN-COMMAND"))
+def malformed_url(session: Session) -> None:
+    """GET and unknown commands are answered in the envelope, never served as an import."""
+    sender, to = session.accounts(2)
+    body = {"From_Account": sender, "AddFriendItem": [item(to)]}
+    raw(session, "FI-METHOD-POST", "method GET", body=body, method="GET")
+    raw(session, "FI-UNKNOWN-COMMAND", "the command /v4/sns/no_such_command", body=body,
+        path="/v4/sns/no_such_command")
+    raw(session, "FI-UNKNOWN-COMMAND", "the service /v4/no_such_service/friend_import", body=body,
+        path="/v4/no_such_service/friend_import")
+    session.verify("FI-METHOD-POST", to not in session.friends_among(sender, [to]),
+                   f"Expected a GET to import nothing. Received {to} in {sender}'s friend table.")
+
+
+@scenario("malformed-query", rules=RESPONSE_RULES + ("FI-SDKAPPID-MISSING-60012", "FI-QUERY-MISSING",
+                                                     "FI-CONTENTTYPE-PARAM", "FI-QUERY-CASE-SENSITIVE",
+                                                     "FI-QUERY-PARAMS"))
+def malformed_query(session: Session) -> None:
+    """Missing, misspelt and wrong-valued query parameters are refused; the range ends of random are not."""
+    probes = Probes(session, 11)
+    probes.send("FI-SDKAPPID-MISSING-60012", "no sdkappid", query={"sdkappid": None})
+    for name in ("identifier", "usersig", "random", "contenttype"):
+        probes.send("FI-QUERY-MISSING", f"no {name}", query={name: None})
+    probes.send("FI-CONTENTTYPE-PARAM", "contenttype=xml", query={"contenttype": "xml"})
+    creds = session.client.creds
+    probes.send("FI-QUERY-CASE-SENSITIVE", "SDKAppID= instead of sdkappid=",
+                query={"sdkappid": None, "SDKAppID": creds.sdkappid})
+    probes.send("FI-QUERY-CASE-SENSITIVE", "Identifier= instead of identifier=",
+                query={"identifier": None, "Identifier": creds.identifier})
+    probes.send("FI-QUERY-CASE-SENSITIVE", "contenttype=JSON", query={"contenttype": "JSON"})
+    for value in (0, session.spec.limit("random_max")):
+        _, reply = probes.send(None, f"random={value}", query={"random": value})
+        session.verify("FI-QUERY-PARAMS", reply.ok,
+                       f"Expected a valid request with random={value} to be accepted (ActionStatus OK). "
+                       f"Received ErrorCode {reply.error_code}.", reply)
+    probes.nothing_imported()
+
+
+def _repeated(session: Session, name: str, first: Any, second: Any) -> str:
+    pairs = list(session.client.query().items())
+    at = next(i for i, (key, _) in enumerate(pairs) if key == name)
+    pairs[at] = (name, first)
+    pairs.insert(at + 1, (name, second))
+    return urlencode(pairs)
+
+
+@scenario("open-query", rules=RESPONSE_RULES + ("FI-QUERY-REPEATED", "OPEN-RANDOM-OUT-OF-RANGE",
+                                                "OPEN-UNKNOWN-QUERY-PARAM", "OPEN-CONTENT-TYPE-HEADER",
+                                                "OPEN-RANDOM-REUSE"))
+def open_query(session: Session) -> None:
+    """Which outcome a target shows for a repeated, out-of-range or unknown parameter, and for the header."""
+    if not session.profile.open_rules:
+        return
+    probes = Probes(session, 11)
+    _query_repeated(session, probes)
+    limit = session.spec.limit("random_max")
+    for value in (limit + 1, -1, "abc"):
+        probes.send("OPEN-RANDOM-OUT-OF-RANGE", f"random={value}", refused=False, query={"random": value})
+    probes.send("OPEN-UNKNOWN-QUERY-PARAM", "an extra foo=bar", refused=False, query={"foo": "bar"})
+    # httpx cannot drop the client's default header; an empty value is what a server sees for "none".
+    for value in ("text/plain", "application/x-www-form-urlencoded", ""):
+        probes.send("OPEN-CONTENT-TYPE-HEADER", f"Content-Type: {value!r}", refused=False,
+                    headers={"Content-Type": value})
+    _random_reuse(session, probes)
+
+
+def _query_repeated(session: Session, probes: Probes) -> None:
+    """usersig given twice, the valid one first and then last: the answer shows which one a target read.
+
+    usersig, not random or contenttype: a wrong usersig has its own codes (FI-AUTH-USERSIG-MALFORMED), so
+    a refusal for the bad value is told apart from reject-60002."""
+    sig_codes = set(session.spec.rules["FI-AUTH-USERSIG-MALFORMED"].codes)
+    valid = session.client.usersigs.current()
+    seen = []
+    for valid_first in (True, False):
+        order = (valid, "not-a-usersig") if valid_first else ("not-a-usersig", valid)
+        what = "usersig given twice, the valid value " + ("first" if valid_first else "last")
+        _, reply = probes.send(None, what, raw_query=_repeated(session, "usersig", *order))
+        code = reply.error_code if isinstance(reply.body, dict) else None
+        if reply.ok:
+            outcome = "first-wins" if valid_first else "last-wins"
+        elif code in session.spec.rules["FI-QUERY-REPEATED"].codes:
+            outcome = "reject-60002"
+        elif code in sig_codes:
+            outcome = "last-wins" if valid_first else "first-wins"
+        else:
+            session.fail("FI-QUERY-REPEATED", f"Expected one of the outcomes reject-60002, first-wins, last-wins "
+                                              f"for {what}. Received ErrorCode {code}.", reply)
+            continue
+        seen.append(outcome)
+        session.recorder.outcome("FI-QUERY-REPEATED", outcome)
+    if len(set(seen)) > 1:
+        session.fail("FI-QUERY-REPEATED", f"Expected the same outcome whichever copy of usersig is valid. "
+                                          f"Received {seen[0]} with the valid value first, {seen[1]} with it last.")
+
+
+def _random_reuse(session: Session, probes: Probes) -> None:
+    """Two valid imports with one random: the second target's presence in state tells the outcomes apart."""
+    shared = session.client.query()["random"]
+    first, reply = probes.send(None, f"random={shared}", query={"random": shared})
+    if not reply.ok:
+        session.fail("OPEN-RANDOM-REUSE", f"Expected the first request with random={shared} to be accepted. "
+                                          f"Received ErrorCode {reply.error_code}.", reply)
+        return
+    # Sent raw: a deduplicating target may replay the first answer, which the response checks of this
+    # body would misread as a wrong ResultItem.
+    second = probes.body()
+    again = session.client.call("friend_import", second, query={"random": shared})
+    session.verify("FI-HTTP-200", again.status == 200,
+                   f"Expected HTTP 200 for a repeated random. Received HTTP {again.status}.", again)
+    to = second["AddFriendItem"][0]["To_Account"]
+    if not again.ok:
+        outcome = "rejected"
+    else:
+        outcome = "accepted" if to in session.friends_among(probes.sender, [to]) else "deduplicated"
+    session.recorder.outcome("OPEN-RANDOM-REUSE", outcome)
+
+
+def _largest_items(session: Session, names: list[str]) -> list[dict[str, Any]]:
+    """One item per name with every text field at its byte limit, in multi-byte characters where it fits."""
+    limit = session.spec.limit
+    remark = "好" * (limit("remark_bytes") // 3) + "a" * (limit("remark_bytes") % 3)
+    wording = "好" * (limit("add_wording_bytes") // 3) + "a" * (limit("add_wording_bytes") % 3)
+    group_bytes = limit("group_name_bytes")
+    groups = [f"{n:02d}" + "好" * ((group_bytes - 2) // 3) + "a" * ((group_bytes - 2) % 3)
+              for n in range(limit("friend_lists_per_user"))]
+    value = "好" * (limit("custom_value_bytes") // 3) + "a" * (limit("custom_value_bytes") % 3)
+    source = "AddSource_Type_" + "A" * limit("add_source_keyword_letters")
+    custom = [{"Tag": tag, "Value": value} for tag in session.custom_tags]
+    return [{"To_Account": name, "Remark": remark, "RemarkTime": 1420000001, "GroupName": groups,
+             "AddSource": source, "AddWording": wording, "AddTime": 1420000001,
+             **({"CustomItem": custom} if custom else {})} for name in names]
+
+
+def _full_width(session: Session, count: int) -> list[str]:
+    """Fresh account names padded to the UserID byte limit (unique: each base name ends before the '_')."""
+    width = session.spec.limit("user_id_bytes")
+    return [name + "_" + "x" * (width - len(name) - 1) for name in session.names(count)]
+
+
+@scenario("body-size", rules=RESPONSE_RULES + ("FI-BODY-SIZE",), needs=("large",))
+def body_size(session: Session) -> None:
+    """The largest valid request (1000 items, every field at its byte limit) is processed normally."""
+    names = _full_width(session, 1 + session.spec.limit("batch_items"))
+    session.import_accounts(names)
+    body = {"From_Account": names[0], "AddFriendItem": _largest_items(session, names[1:])}
+    size = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+    reply = session.send_import(body)
+    codes = [i.get("ResultCode") for i in (reply.body or {}).get("ResultItem") or () if isinstance(i, dict)] \
+        if isinstance(reply.body, dict) else []
+    failed = sorted({c for c in codes if c != 0})
+    session.verify("FI-BODY-SIZE", reply.status == 200 and reply.ok and len(codes) == len(names) - 1 and not failed,
+                   f"Expected the largest valid request ({size} bytes) answered with HTTP 200, ActionStatus OK and "
+                   f"ResultCode 0 for all {len(names) - 1} items. Received HTTP {reply.status}, ErrorCode "
+                   f"{reply.error_code}, {len(codes)} items, non-zero codes {failed}.", reply)
+
+
+@scenario("request-size-limit", rules=("FI-HTTP-200", "OPEN-REQUEST-SIZE-LIMIT"), profiles=FULL_ONLY)
+def request_size_limit(session: Session) -> None:
+    """A valid body padded with whitespace to several MiB: processed, refused in the envelope, or HTTP 413."""
+    sender, to = session.accounts(2)
+    head = json.dumps({"From_Account": sender}).encode("utf-8")[:-1]
+    tail = json.dumps({"AddFriendItem": [item(to)]}).encode("utf-8")[1:]
+    padded = head + b"," + b" " * OVERSIZE_BYTES + tail
+    reply = session.client.call("friend_import", raw=padded)
+    if reply.status == 413:  # a front-end refusal the open rule lists; not a break of FI-HTTP-200
+        session.recorder.outcome("OPEN-REQUEST-SIZE-LIMIT", "http-413")
+        return
+    session.verify("FI-HTTP-200", reply.status == 200,
+                   f"Expected HTTP 200 (or 413) for a {len(padded)}-byte body. Received HTTP {reply.status}.", reply)
+    session.expect("OPEN-REQUEST-SIZE-LIMIT", reply, note=f"a valid body padded to {len(padded)} bytes")

@@ -1,0 +1,126 @@
+"""The documented rate limits: one short burst per limit, faster than the limit, from a few threads.
+
+The burst is judged only when more calls than the limit provably landed within one second (each call
+is known to have reached the target between its send and its answer); otherwise the rules get an
+Error saying the client could not go fast enough, never a verdict. The embedded emulator serves the
+rest of the suite unthrottled, so its documented limit is switched on for the burst alone, and the
+embedded and loopback runs judge the same behaviour.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from timconform.suite.registry import scenario
+from timconform.suite.session import Session, item
+from timconform.target import Reply
+
+RULES = ("FI-RATE-LIMIT-200", "OPEN-RATE-LIMIT-CODE", "SUPPORT-RATE-LIMIT-100")
+OVERSHOOT = 1.3  # calls per burst, as a multiple of the limit: enough over it to see refusals
+WORKERS = 32  # a loopback call takes ~40 ms; 32 in flight clear 200/s with room to spare
+WINDOW = 1.0
+SETTLE = 1.1  # seconds for the target's window to empty, before and after the bursts
+
+
+@dataclass(frozen=True)
+class Shot:
+    started: float
+    answered: float
+    reply: Reply
+
+
+@contextmanager
+def documented_limits(session: Session) -> Iterator[None]:
+    """The embedded emulator's documented limits on, for the burst only (through the target, no import)."""
+    target = session.client.target
+    emulator = target.emulator if target.kind == "emulator" else None
+    if emulator is None:
+        yield
+        return
+    old = emulator.config.rate_limit
+    emulator.config.rate_limit = "documented"
+    try:
+        yield
+    finally:
+        emulator.config.rate_limit = old
+
+
+def burst(session: Session, operation: str, bodies: list[Any]) -> list[Shot]:
+    """Send ``bodies`` as fast as the client can, from WORKERS threads released together."""
+    gate = threading.Barrier(WORKERS)
+
+    def worker(share: list[Any]) -> list[Shot]:
+        gate.wait()
+        shots = []
+        for body in share:
+            started = time.monotonic()
+            reply = session.client.call(operation, body, retry_rate_limit=False)
+            shots.append(Shot(started, time.monotonic(), reply))
+        return shots
+
+    with session.client.unpaced(), ThreadPoolExecutor(WORKERS) as pool:
+        shares = list(pool.map(worker, [bodies[n::WORKERS] for n in range(WORKERS)]))
+    return [shot for share in shares for shot in share]
+
+
+def landed_within_window(shots: list[Shot]) -> int:
+    """The most calls that certainly reached the target within one window: sent at or after some call's
+    send time and answered before that time plus the window."""
+    return max(sum(1 for o in shots if o.started >= s.started and o.answered <= s.started + WINDOW) for s in shots)
+
+
+def judge(session: Session, rule_id: str, operation: str, shots: list[Shot]) -> None:
+    rule = session.spec.rules[rule_id]
+    limit = session.spec.limit(rule.limit)
+    landed = landed_within_window(shots)
+    if landed <= limit:
+        session.recorder.errored([rule_id], f"only {landed} of {len(shots)} {operation} calls certainly landed within "
+                                            f"one second, not more than the limit of {limit}: the client was too "
+                                            "slow to test the limit")
+        return
+    limited = [s for s in shots if not s.reply.ok and s.reply.error_code in rule.codes]
+    served = [s for s in shots if s not in limited]
+    answers = dict(Counter((s.reply.status, s.reply.error_code) for s in shots))
+    statuses = Counter(s.reply.status for s in shots)
+    session.verify(rule_id, statuses.get(429, 0) == 0 and set(statuses) == {200},
+                   f"Expected every one of {len(shots)} {operation} calls answered with HTTP 200, over the limit too "
+                   f"(never 429). Received (HTTP status: calls) {dict(statuses)}.",
+                   next((s.reply for s in shots if s.reply.status != 200), None))
+    codes = "/".join(str(c) for c in rule.codes)
+    session.verify(rule_id, bool(limited),
+                   f"Expected some of {landed} {operation} calls within one second (limit {limit}) refused with "
+                   f"{codes} inside HTTP 200. Received (status, ErrorCode): calls {answers}.", shots[-1].reply)
+    if limited:
+        session.expect("OPEN-RATE-LIMIT-CODE", limited[0].reply, note=f"{operation} over {limit} calls/s")
+    session.verify(rule_id, len(served) >= limit and all(s.reply.ok for s in served),
+                   f"Expected at least {limit} of the burst's {operation} calls served normally (ActionStatus OK) "
+                   f"and every call not refused for the rate to be OK. Received (status, ErrorCode): calls {answers}.",
+                   next((s.reply for s in served if not s.reply.ok), None))
+
+
+@scenario("rate-limit-burst", rules=RULES, needs=("rate-burst",))
+def rate_limit_burst(session: Session) -> None:
+    """Over 200 friend_import and over 100 account_check calls within one second meet a rate-limit code in
+    HTTP 200 after the documented number of calls."""
+    import_limit = session.spec.limit(session.spec.rules["FI-RATE-LIMIT-200"].limit)
+    check_limit = session.spec.limit(session.spec.rules["SUPPORT-RATE-LIMIT-100"].limit)
+    # A sender per call: concurrent writes to one user may meet 30008 (FI-WRITE-CONFLICT), which is not the test.
+    to, *senders = session.accounts(1 + int(import_limit * OVERSHOOT))
+    imports = [{"From_Account": sender, "AddFriendItem": [item(to)]} for sender in senders]
+    checks = [{"CheckItem": [{"UserID": sender}]} for sender in senders[:int(check_limit * OVERSHOOT)]]
+    time.sleep(SETTLE)  # the setup's and earlier scenarios' calls leave the window
+    try:
+        with documented_limits(session):
+            import_shots = burst(session, "friend_import", imports)
+            check_shots = burst(session, "account_check", checks)
+    finally:
+        time.sleep(SETTLE)  # later scenarios (and runs) start with an empty window
+    judge(session, "FI-RATE-LIMIT-200", "friend_import", import_shots)
+    judge(session, "SUPPORT-RATE-LIMIT-100", "account_check", check_shots)

@@ -1,0 +1,214 @@
+"""Rules about the friend tables an import leaves behind: counts, lists, direction, concurrency, read-back.
+
+Each scenario imports, then reads the tables back with friend_check / friend_get_list, so an answer
+that claims success without storing (or a refusal that stores anyway) is caught.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from timconform.oracle.expect import seen
+from timconform.suite.registry import scenario
+from timconform.suite.scenarios.common import RESPONSE_RULES, STANDARD_TAGS, round_trip
+from timconform.suite.scenarios.limits import describe, text_of, whole_refusal
+from timconform.suite.session import Session, SetupFailed, item
+
+CONCURRENT_WRITES = 4
+# No tag for RemarkTime is documented (OPEN-REMARKTIME-READBACK): this is the name a target would most
+# plausibly use, by analogy with Tag_SNS_IM_AddTime.
+REMARK_TIME_TAG = "Tag_SNS_IM_RemarkTime"
+
+
+def codes_of(reply) -> list:
+    results = (reply.body or {}).get("ResultItem") if reply.ok else None
+    return [r.get("ResultCode") if isinstance(r, dict) else None for r in results or ()]
+
+
+def accepted(reply, index: int) -> bool:
+    observed = seen(reply, item=index)
+    return observed is not None and observed.code == 0
+
+
+@scenario("friend-limit-3000", rules=RESPONSE_RULES + ("FI-FRIEND-LIMIT-3000",), needs=("large",))
+def friend_limit(session: Session) -> None:
+    """A user reaches exactly 3000 friends inside a batch; the later items of that batch get 30010."""
+    rule = "FI-FRIEND-LIMIT-3000"
+    limit, batch = session.spec.limit("friends_per_user"), session.spec.limit("batch_items")
+    owner, *tos = session.accounts(1 + limit + 2)
+    # The last batch starts two short of the limit: two items fit, the next two do not.
+    prefill, last = tos[:limit - 2], tos[limit - 2:]
+    for start in range(0, len(prefill), batch):
+        chunk = prefill[start:start + batch]
+        reply = session.friend_import(owner, [item(t) for t in chunk])
+        codes = codes_of(reply)
+        if not session.verify(rule, len(codes) == len(chunk) and all(c == 0 for c in codes),
+                              f"Expected friends {start + 1}..{start + len(chunk)} of {limit} all imported. "
+                              f"Received {describe(reply, None)}, codes {sorted(set(codes))}.", reply):
+            return
+    reply = session.friend_import(owner, [item(t) for t in last])
+    for index in (0, 1):
+        session.verify(rule, accepted(reply, index), f"Expected friend {limit - 2 + index + 1} of {limit} imported. "
+                                                     f"Received {describe(reply, index)}.", reply)
+    for index in (2, 3):
+        session.expect(rule, reply, item=index, note=f"friend {limit + index - 1} of {limit}")
+    friends = session.friends_among(owner, tos)
+    session.verify(rule, set(last[:2]) <= friends and not friends & set(last[2:]),
+                   f"Expected the two items under the limit kept and the two past it not stored. "
+                   f"Received friendships with {sorted(friends & set(last))} of the last batch.", reply)
+    session.verify(rule, len(friends) == limit, f"Expected exactly {limit} friends. Received {len(friends)}.", reply)
+
+
+@scenario("friend-list-limit-32", rules=RESPONSE_RULES + ("FI-FRIEND-LIST-LIMIT-32",))
+def friend_list_limit(session: Session) -> None:
+    """32 distinct friend lists are accepted; an item creating a 33rd gets 30011; reusing lists still works."""
+    rule = "FI-FRIEND-LIST-LIMIT-32"
+    maximum = session.spec.limit("friend_lists_per_user")
+    owner, *tos = session.accounts(8)
+    names = [f"{i}组é" if i % 2 else f"List{i}" for i in range(maximum)]
+    per = -(-maximum // 4)
+    first = [item(to, GroupName=names[k * per:(k + 1) * per]) for k, to in enumerate(tos[:4])]
+    reply = session.friend_import(owner, first)
+    codes = codes_of(reply)
+    if not session.verify(rule, len(codes) == 4 and all(c == 0 for c in codes),
+                          f"Expected 4 friends spread over {maximum} distinct lists all imported. "
+                          f"Received {describe(reply, None)}, codes {codes}.", reply):
+        return
+    second = [item(tos[4], GroupName=["Extra"]), item(tos[5], GroupName=[names[0], names[-1]]),
+              item(tos[6], GroupName=[names[1], "Extra2"])]
+    reply = session.friend_import(owner, second)
+    session.expect(rule, reply, item=0, note=f"a new list past {maximum}")
+    session.expect(rule, reply, item=2, note=f"an existing list and a new one past {maximum}")
+    reuse = reply
+    if whole_refusal(reply):
+        reuse = session.friend_import(owner, [second[1]])  # judge the reusing item on its own
+    session.verify(rule, accepted(reuse, 1 if reuse is reply else 0),
+                   f"Expected an item reusing existing lists imported at {maximum} lists. "
+                   f"Received {describe(reuse, 1 if reuse is reply else 0)}.", reuse)
+    friends = session.friends_among(owner, tos[:7])
+    expected = set(tos[:4]) | {tos[5]}
+    session.verify(rule, friends == expected, f"Expected friends {sorted(expected)}. Received {sorted(friends)}.",
+                   reply)
+
+
+@scenario("one-way", rules=RESPONSE_RULES + ("FI-ONE-WAY", "FI-VALID-ITEM-IMPORTED"))
+def one_way(session: Session) -> None:
+    """A imports B: A has B (AWithB), B does not have A (BWithA from B's side; friend_get_list gives 30001)."""
+    rule = "FI-ONE-WAY"
+    a, b = session.accounts(2)
+    reply = session.friend_import(a, [item(b)])
+    if not session.verify("FI-VALID-ITEM-IMPORTED", accepted(reply, 0),
+                          f"Expected {b} imported into {a}'s table. Received {describe(reply, 0)}.", reply):
+        return
+    forward = session.relations(a, [b]).get(b)
+    session.verify(rule, forward == "CheckResult_Type_AWithB",
+                   f"Expected friend_check({a} -> {b}, Both) CheckResult_Type_AWithB. Received {forward!r}.")
+    backward = session.relations(b, [a]).get(a)
+    session.verify(rule, backward == "CheckResult_Type_BWithA",
+                   f"Expected friend_check({b} -> {a}, Both) CheckResult_Type_BWithA. Received {backward!r}.")
+    not_friend = session.spec.rules["SUPPORT-FRIEND-GET-LIST-NOT-FRIEND"].codes
+    listed, _ = session.stored(b, [a], ["Tag_SNS_IM_AddSource"])
+    infos = listed.body.get("InfoItem") or [{}]
+    code = infos[0].get("ResultCode") if isinstance(infos[0], dict) else None
+    session.verify(rule, code in not_friend, f"Expected friend_get_list({b} -> {a}) per-item ResultCode "
+                                             f"{'/'.join(map(str, not_friend))} (not a friend). Received {code!r}.",
+                   listed)
+
+
+@scenario("partial-success", rules=RESPONSE_RULES)
+def partial_success(session: Session) -> None:
+    """One failing item and one valid item: OK envelope, the valid item imported and readable."""
+    rule = "FI-PARTIAL-SUCCESS"
+    owner, valid, spare = session.accounts(3)
+    unknown = session.names(1)[0]
+    remark = "partial é 好"
+    failing = [item(unknown), item(spare, Remark=text_of(session.spec.limit("remark_bytes") + 1))]
+    for bad in failing:
+        # An unknown To_Account may refuse the whole request (OPEN-UNKNOWN-TO-ACCOUNT-LEVEL); an over-long
+        # Remark is the fallback per-item failure.
+        reply = session.friend_import(owner, [bad, item(valid, Remark=remark)])
+        if not whole_refusal(reply):
+            break
+    else:
+        return  # no per-item failure to show partial success with
+    if not session.verify(rule, not accepted(reply, 0) and accepted(reply, 1),
+                          f"Expected the failing item refused and the valid one imported in one OK answer. "
+                          f"Received {describe(reply, 0)} and {describe(reply, 1)}.", reply):
+        return
+    listed, stored = session.stored(owner, [valid], ["Tag_SNS_IM_Remark"])
+    read = (stored.get(valid) or {}).get("Tag_SNS_IM_Remark")
+    session.verify(rule, read == remark, f"Expected the valid item of a partly failed batch to read back "
+                                         f"(Remark {remark!r}). Received {read!r}.", listed)
+
+
+@scenario("write-conflict", rules=RESPONSE_RULES + ("FI-WRITE-CONFLICT",))
+def write_conflict(session: Session) -> None:
+    """Concurrent imports for one user: each applied, or refused with 30008 and applied on retry."""
+    rule = "FI-WRITE-CONFLICT"
+    conflict_codes = set(session.spec.rules[rule].codes)
+    owner, *tos = session.accounts(1 + CONCURRENT_WRITES)
+    start = threading.Barrier(CONCURRENT_WRITES)
+
+    def send(to: str):
+        start.wait(timeout=30)  # release every write at once so that they overlap
+        return session.friend_import(owner, [item(to)])
+
+    with ThreadPoolExecutor(CONCURRENT_WRITES) as pool:
+        replies = list(pool.map(send, tos))
+    friends = session.friends_among(owner, tos)
+    conflicted = []
+    for to, reply in zip(tos, replies):
+        observed = seen(reply, item=0)
+        if observed is not None and observed.code == 0:
+            session.verify(rule, to in friends, f"Expected the acknowledged concurrent import of {to} stored. "
+                                                f"Received no friendship.", reply)
+        elif observed is not None and observed.code in conflict_codes:
+            conflicted.append(to)
+            session.verify(rule, to not in friends, f"Expected the conflicting import of {to} ({observed.describe()}) "
+                                                    f"not applied. Received a friendship.", reply)
+        else:
+            session.fail(rule, f"Expected each concurrent import applied (code 0) or refused with "
+                               f"{sorted(conflict_codes)}. Received {describe(reply, 0)}.", reply)
+    session.recorder.outcome(rule, "conflict-30008" if conflicted else "serialised")
+    for to in conflicted:  # the documented remedy: a retried write succeeds
+        reply = session.friend_import(owner, [item(to)])
+        session.verify(rule, accepted(reply, 0), f"Expected the retried import of {to} to succeed. "
+                                                 f"Received {describe(reply, 0)}.", reply)
+    if conflicted:
+        missing = set(conflicted) - session.friends_among(owner, conflicted)
+        session.verify(rule, not missing, f"Expected the retried imports stored. Received none for {sorted(missing)}.")
+
+
+@scenario("round-trip-all-fields", rules=RESPONSE_RULES + ("FI-ROUND-TRIP", "FI-VALID-ITEM-IMPORTED",
+                                                           "OPEN-ADDTIME-READBACK", "OPEN-REMARKTIME-READBACK"))
+def round_trip_all_fields(session: Session) -> None:
+    """One item carrying every field reads back field by field; RemarkTime is looked for under a plausible tag."""
+    owner, to = session.accounts(2)
+    remark_time = 1563867420
+    entry = item(to, Remark="备注 é remark", RemarkTime=remark_time, GroupName=["好友", "Work", "Famille é"],
+                 AddSource="AddSource_Type_Android", AddWording="你好, I'm é", AddTime=remark_time + 60)
+    if session.custom_tags:
+        entry["CustomItem"] = [{"Tag": tag, "Value": f"值 {n} é"} for n, tag in enumerate(session.custom_tags)]
+    reply = session.friend_import(owner, [entry])
+    ok = session.verify("FI-VALID-ITEM-IMPORTED", accepted(reply, 0),
+                        f"Expected an item using every field within its limits imported. "
+                        f"Received {describe(reply, 0)}.", reply)
+    if not ok:
+        return
+    round_trip(session, owner, [entry], [0])
+    rule = "OPEN-REMARKTIME-READBACK"
+    try:
+        listed, stored = session.stored(owner, [to], STANDARD_TAGS + [REMARK_TIME_TAG])
+    except SetupFailed:
+        session.recorder.outcome(rule, "not-exposed")  # the target does not even take the tag name
+        return
+    values = stored.get(to) or {}
+    exposed = {tag: value for tag, value in values.items() if tag not in STANDARD_TAGS}
+    if not exposed:
+        session.recorder.outcome(rule, "not-exposed")
+    elif exposed.get(REMARK_TIME_TAG) == remark_time:
+        session.recorder.outcome(rule, "exposed-verbatim")
+    else:
+        session.fail(rule, f"Expected {REMARK_TIME_TAG} absent or equal to the imported RemarkTime {remark_time}. "
+                           f"Received {exposed}.", listed)
