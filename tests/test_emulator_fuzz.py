@@ -148,6 +148,8 @@ def not_(*kinds: type, allow_none: bool = False) -> st.SearchStrategy:
             return allow_none
         if isinstance(v, bool):
             return bool not in kinds
+        if int in kinds and isinstance(v, float) and v.is_integer():
+            return False  # 2.0 is an integer to JSON Schema but not to the emulator: see the robustness xfail
         return not isinstance(v, kinds)
     return JSON_VALUES.filter(wrong)
 

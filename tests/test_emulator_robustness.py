@@ -501,3 +501,24 @@ def test_control_plane_refuses_a_malformed_fault_plan_with_400(plan: bytes) -> N
             await harness.close()
 
     asyncio.run(run())
+
+
+def test_an_integral_float_time_is_refused_although_json_schema_calls_it_an_integer(spec) -> None:
+    """FI-FIELD-TYPES: the seed types AddTime and RemarkTime as Integer. JSON Schema's "integer" also matches
+    253.0 and cannot say otherwise, but the usual server decoders (Go's encoding/json into an int, a C++
+    IsInt() check) refuse 253.0, so the emulator takes the stricter reading and fails the item with 30001.
+    The suite sends integer literals (generated.py turns schemathesis's 253.0 into 253)."""
+    body = {"From_Account": "alice", "AddFriendItem": [{"To_Account": "carol", "AddSource": "AddSource_Type_Num",
+                                                        "AddTime": 253.0, "RemarkTime": 7.0}]}
+    assert not list(spec.validator("friend_import.request.json").iter_errors(body))
+
+    async def run() -> dict:
+        harness = Harness()
+        try:
+            await harness.seed()
+            return (await harness.send(Bad("FI-FIELD-TYPES", "integral-float", 0, body=json.dumps(body).encode()))).json()
+        finally:
+            await harness.close()
+
+    answer = asyncio.run(run())
+    assert answer["ResultItem"][0]["ResultCode"] == 30001, answer

@@ -21,10 +21,11 @@ class Profile:
     open_rules: bool  # probe every open question
     budget: int | None  # most calls the run may make (None: no budget)
     pool: int | None = None  # staging: size of the reused account pool
+    shrink: bool = True  # shrink failing generated examples to a minimal one (quick skips it: seconds matter)
 
 
 PROFILES = {
-    "quick": Profile("quick", examples=8, large=True, open_rules=True, budget=None),
+    "quick": Profile("quick", examples=8, large=True, open_rules=True, budget=None, shrink=False),
     "standard": Profile("standard", examples=60, large=True, open_rules=True, budget=None),
     "full": Profile("full", examples=300, large=True, open_rules=True, budget=None),
     "staging": Profile("staging", examples=20, large=False, open_rules=True, budget=2000, pool=60),

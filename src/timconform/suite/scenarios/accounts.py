@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
-from timconform.suite.scenarios.limits import describe, whole_refusal
+from timconform.suite.scenarios.limits import accepted, describe, slot, whole_refusal
 from timconform.suite.session import Session, item
 
 FROM_EXISTS, TO_EXISTS, TO_LEVEL = "FI-ACCOUNT-FROM-EXISTS", "FI-ACCOUNT-TO-EXISTS", "OPEN-UNKNOWN-TO-ACCOUNT-LEVEL"
@@ -23,8 +23,9 @@ def unknown_from(session: Session) -> tuple[str, list[str]]:
     if whole_refusal(reply):
         session.expect(FROM_EXISTS, reply, note="From_Account never imported")
     else:
-        for index in range(len(tos)):
-            session.expect(FROM_EXISTS, reply, item=index, note=f"item {index} of a From_Account never imported")
+        for index, to in enumerate(tos):
+            session.expect(FROM_EXISTS, reply, item=slot(reply, index, to),
+                           note=f"item {index} of a From_Account never imported")
     return stranger, tos
 
 
@@ -39,13 +40,14 @@ def unknown_to(session: Session) -> tuple[str, list[str], list[str]]:
     session.expect(TO_LEVEL, reply, item=0, note="an unknown To_Account alone")
 
     mixed = session.friend_import(owner, [item(first), item(beside), item(last)])
-    session.expect(TO_EXISTS, mixed, item=1, note="an unknown To_Account between valid items")
-    outcome = session.expect(TO_LEVEL, mixed, item=1, note="an unknown To_Account between valid items")
+    unknown_at = slot(mixed, 1, beside)
+    session.expect(TO_EXISTS, mixed, item=unknown_at, note="an unknown To_Account between valid items")
+    outcome = session.expect(TO_LEVEL, mixed, item=unknown_at, note="an unknown To_Account between valid items")
     valid = [first, last]
     if outcome == "per-item-30003":
-        for index in (0, 2):
-            session.verify(TO_LEVEL, describe(mixed, index) == "accepted (code 0)",
-                           f"Expected the valid item {index} beside an unknown To_Account imported (per-item "
+        for to, index in ((first, slot(mixed, 0, first)), (last, slot(mixed, 2, last))):
+            session.verify(TO_LEVEL, accepted(mixed, index),
+                           f"Expected the valid item {to} beside an unknown To_Account imported (per-item "
                            f"outcome). Received {describe(mixed, index)}.", mixed)
     if outcome is not None:
         friends = session.friends_among(owner, valid)

@@ -39,47 +39,46 @@ def _other_key(session: Session) -> str:
     return key
 
 
-def _refusal_probes(session: Session, normal_user: str) -> list[tuple[str, str, Callable[[], dict[str, Any]]]]:
+def _refusal_probes(session: Session, normal_user: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(rule, what is wrong, query overrides): each breaks exactly one part of the authentication."""
     creds, sigs = session.client.creds, session.client.usersigs
     admin, sdkappid = creds.identifier, creds.sdkappid
     valid = sigs.make(admin)
-    raw = base64.b64encode(b"this is not a zlib stream").decode("ascii").translate(_TO_TENCENT)
-    session.client.redactor.add(raw)
+    not_zlib = base64.b64encode(b"this is not a zlib stream").decode("ascii").translate(_TO_TENCENT)
+    session.client.redactor.add(not_zlib)
     unknown = PLACEHOLDER_SDKAPPID if sdkappid != PLACEHOLDER_SDKAPPID else PLACEHOLDER_SDKAPPID + 1
     return [
-        ("FI-AUTH-USERSIG-EMPTY", "usersig=", lambda: {"usersig": ""}),
-        ("FI-AUTH-USERSIG-MALFORMED", "a garbage usersig", lambda: {"usersig": "not-a-usersig"}),
-        ("FI-AUTH-USERSIG-MALFORMED", "the admin's valid usersig cut in half",
-         lambda: {"usersig": valid[:len(valid) // 2]}),
-        ("FI-AUTH-USERSIG-MALFORMED", "valid Tencent base64 of bytes that are not zlib", lambda: {"usersig": raw}),
-        # Expired long ago by the target's clock, whatever the skew between the two clocks.
+        ("FI-AUTH-USERSIG-EMPTY", "usersig=", {"usersig": ""}),
+        ("FI-AUTH-USERSIG-MALFORMED", "a garbage usersig", {"usersig": "not-a-usersig"}),
+        ("FI-AUTH-USERSIG-MALFORMED", "the admin's valid usersig cut in half", {"usersig": valid[:len(valid) // 2]}),
+        ("FI-AUTH-USERSIG-MALFORMED", "valid Tencent base64 of bytes that are not zlib", {"usersig": not_zlib}),
+        # Expired an hour ago by our clock: long ago by the target's too, whatever the skew between them.
         ("FI-AUTH-USERSIG-EXPIRED", f"a usersig made an hour ago with a {SHORT_LIFETIME} s lifetime",
-         lambda: {"usersig": sigs.make(admin, lifetime=SHORT_LIFETIME, now=int(time.time()) - 3600)}),
+         {"usersig": sigs.make(admin, lifetime=SHORT_LIFETIME, now=int(time.time()) - 3600)}),
         ("FI-AUTH-USERSIG-WRONG-KEY", "a usersig signed with another secret key",
-         lambda: {"usersig": sigs.make(admin, key=_other_key(session))}),
-        ("FI-AUTH-USERSIG-IDENTIFIER-MISMATCH", "a usersig made for another identifier, identifier=the admin",
-         lambda: {"usersig": sigs.make(session.names(1)[0])}),
+         {"usersig": sigs.make(admin, key=_other_key(session))}),
+        # An existing account's valid sig: only the pairing with identifier=the admin is wrong.
+        ("FI-AUTH-USERSIG-IDENTIFIER-MISMATCH", "a normal account's usersig with identifier=the admin",
+         {"usersig": sigs.make(normal_user)}),
         ("FI-AUTH-USERSIG-SDKAPPID-MISMATCH", "a usersig made for sdkappid+1, sdkappid=the app's",
-         lambda: {"usersig": sigs.make(admin, sdkappid=sdkappid + 1)}),
+         {"usersig": sigs.make(admin, sdkappid=sdkappid + 1)}),
         ("FI-AUTH-SDKAPPID-UNKNOWN", f"sdkappid={unknown} (no such app) with a usersig made for it",
-         lambda: {"sdkappid": unknown, "usersig": sigs.make(admin, sdkappid=unknown)}),
+         {"sdkappid": unknown, "usersig": sigs.make(admin, sdkappid=unknown)}),
         ("FI-AUTH-ADMIN-REQUIRED", "identifier=a normal account with its own valid usersig",
-         lambda: {"identifier": normal_user, "usersig": sigs.make(normal_user)}),
+         {"identifier": normal_user, "usersig": sigs.make(normal_user)}),
     ]
 
 
 @scenario("auth-refusals", rules=RESPONSE_RULES + REFUSAL_RULES)
 def auth_refusals(session: Session) -> None:
     """Every way a UserSig or the identifier can be wrong is refused as a whole and imports nothing."""
-    normal_user, sender = session.names(2)
+    normal_user = session.accounts(1)[0]
     probes = _refusal_probes(session, normal_user)
     # One sender for all probes, one fresh target each: a single friend_check tells which probe imported.
-    targets = session.names(len(probes))
-    session.import_accounts([normal_user, sender, *targets])
+    sender, *targets = session.accounts(1 + len(probes))
     sent: list[tuple[str, str, str, Any]] = []
-    for (rule, what, query), to in zip(probes, targets):
-        reply = session.friend_import(sender, [item(to)], query=query())
+    for (rule, what, query), to in zip(probes, targets, strict=True):
+        reply = session.friend_import(sender, [item(to)], query=query)
         session.expect(rule, reply, note=what)
         sent.append((rule, what, to, reply))
     imported = session.friends_among(sender, [to for _, _, to, _ in sent])

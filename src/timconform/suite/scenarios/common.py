@@ -54,10 +54,10 @@ class _Buffer:
 def run_generated(session: Session, strategy, body: Callable[[Session, Any], None]) -> None:
     """Run ``body`` over examples of ``strategy``; record the minimal failing example of each broken rule."""
     recorder = session.recorder
+    phases = [Phase.generate, Phase.target] + ([Phase.shrink] if session.profile.shrink else [])
 
     @settings(max_examples=session.profile.examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.target, Phase.shrink],
-              report_multiple_bugs=True)
+              suppress_health_check=list(HealthCheck), phases=phases, report_multiple_bugs=True)
     @hypothesis_seed(session.seed)
     @given(strategy)
     def example(value: Any) -> None:

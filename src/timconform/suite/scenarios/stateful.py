@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from timconform.oracle.expect import seen
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES, STANDARD_TAGS, round_trip
-from timconform.suite.scenarios.limits import describe, text_of, whole_refusal
+from timconform.suite.scenarios.limits import accepted, describe, slot, text_of, whole_refusal
 from timconform.suite.session import Session, SetupFailed, item
 
 CONCURRENT_WRITES = 4
@@ -24,11 +24,6 @@ REMARK_TIME_TAG = "Tag_SNS_IM_RemarkTime"
 def codes_of(reply) -> list:
     results = (reply.body or {}).get("ResultItem") if reply.ok else None
     return [r.get("ResultCode") if isinstance(r, dict) else None for r in results or ()]
-
-
-def accepted(reply, index: int) -> bool:
-    observed = seen(reply, item=index)
-    return observed is not None and observed.code == 0
 
 
 @scenario("friend-limit-3000", rules=RESPONSE_RULES + ("FI-FRIEND-LIMIT-3000",), needs=("large",))
@@ -45,14 +40,15 @@ def friend_limit(session: Session) -> None:
         codes = codes_of(reply)
         if not session.verify(rule, len(codes) == len(chunk) and all(c == 0 for c in codes),
                               f"Expected friends {start + 1}..{start + len(chunk)} of {limit} all imported. "
-                              f"Received {describe(reply, None)}, codes {sorted(set(codes))}.", reply):
+                              f"Received {describe(reply, None)}, codes {sorted(set(codes), key=repr)}.", reply):
             return
     reply = session.friend_import(owner, [item(t) for t in last])
+    at = [slot(reply, index, to) for index, to in enumerate(last)]
     for index in (0, 1):
-        session.verify(rule, accepted(reply, index), f"Expected friend {limit - 2 + index + 1} of {limit} imported. "
-                                                     f"Received {describe(reply, index)}.", reply)
+        session.verify(rule, accepted(reply, at[index]), f"Expected friend {limit - 2 + index + 1} of {limit} "
+                                                         f"imported. Received {describe(reply, at[index])}.", reply)
     for index in (2, 3):
-        session.expect(rule, reply, item=index, note=f"friend {limit + index - 1} of {limit}")
+        session.expect(rule, reply, item=at[index], note=f"friend {limit + index - 1} of {limit}")
     friends = session.friends_among(owner, tos)
     session.verify(rule, set(last[:2]) <= friends and not friends & set(last[2:]),
                    f"Expected the two items under the limit kept and the two past it not stored. "
@@ -78,14 +74,14 @@ def friend_list_limit(session: Session) -> None:
     second = [item(tos[4], GroupName=["Extra"]), item(tos[5], GroupName=[names[0], names[-1]]),
               item(tos[6], GroupName=[names[1], "Extra2"])]
     reply = session.friend_import(owner, second)
-    session.expect(rule, reply, item=0, note=f"a new list past {maximum}")
-    session.expect(rule, reply, item=2, note=f"an existing list and a new one past {maximum}")
+    session.expect(rule, reply, item=slot(reply, 0, tos[4]), note=f"a new list past {maximum}")
+    session.expect(rule, reply, item=slot(reply, 2, tos[6]), note=f"an existing list and a new one past {maximum}")
     reuse = reply
     if whole_refusal(reply):
         reuse = session.friend_import(owner, [second[1]])  # judge the reusing item on its own
-    session.verify(rule, accepted(reuse, 1 if reuse is reply else 0),
-                   f"Expected an item reusing existing lists imported at {maximum} lists. "
-                   f"Received {describe(reuse, 1 if reuse is reply else 0)}.", reuse)
+    index = slot(reuse, 1 if reuse is reply else 0, tos[5])
+    session.verify(rule, accepted(reuse, index), f"Expected an item reusing existing lists imported at {maximum} "
+                                                 f"lists. Received {describe(reuse, index)}.", reuse)
     friends = session.friends_among(owner, tos[:7])
     expected = set(tos[:4]) | {tos[5]}
     session.verify(rule, friends == expected, f"Expected friends {sorted(expected)}. Received {sorted(friends)}.",
@@ -132,9 +128,10 @@ def partial_success(session: Session) -> None:
             break
     else:
         return  # no per-item failure to show partial success with
-    if not session.verify(rule, not accepted(reply, 0) and accepted(reply, 1),
+    failed, imported = slot(reply, 0, bad["To_Account"]), slot(reply, 1, valid)
+    if not session.verify(rule, not accepted(reply, failed) and accepted(reply, imported),
                           f"Expected the failing item refused and the valid one imported in one OK answer. "
-                          f"Received {describe(reply, 0)} and {describe(reply, 1)}.", reply):
+                          f"Received {describe(reply, failed)} and {describe(reply, imported)}.", reply):
         return
     listed, stored = session.stored(owner, [valid], ["Tag_SNS_IM_Remark"])
     read = (stored.get(valid) or {}).get("Tag_SNS_IM_Remark")
