@@ -241,17 +241,7 @@ def _usersig(args: argparse.Namespace) -> int:
 
 
 def _tags(text: str) -> tuple[str, ...]:
-    from timconform import spec
-
-    tags = tuple(tag.strip() for tag in text.split(",") if tag.strip())
-    loaded = spec.load()
-    pattern = re.compile(r"Tag_SNS_Custom_[A-Za-z]{1,%d}" % loaded.limit("custom_tag_keyword_letters"))
-    bad = [tag for tag in tags if not pattern.fullmatch(tag)]
-    if bad:
-        raise UsageError(f"--custom-tags: {bad[0]!r} is not Tag_SNS_Custom_ followed by 1 to 8 letters")
-    if len(set(tags)) > loaded.limit("custom_tags_per_app"):
-        raise UsageError(f"--custom-tags: an app has at most {loaded.limit('custom_tags_per_app')} custom friend tags")
-    return tags
+    return tuple(tag.strip() for tag in text.split(",") if tag.strip())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import time
 from typing import Any
 
@@ -49,6 +50,7 @@ class Emulator:
         self.model = Model(self.behaviour, Limits(friends_per_user=limit("friends_per_user"),
                                                   friend_lists_per_user=limit("friend_lists_per_user"),
                                                   free_trial_accounts=limit("free_trial_accounts"), batch=batch))
+        _check_custom_tags(spec, config.custom_tags)
         self.app_state = self.model.add_app(App(config.sdkappid, config.secret_key, config.admins,
                                                 custom_tags=config.custom_tags, edition=config.edition))
         self.verifier = usersig.Verifier(self._secret_key, clock=config.clock)
@@ -124,6 +126,7 @@ class Emulator:
         record = {"time": time.time(), "method": request.method, "path": path} if self.config.record else None
         operation = ""
         try:
+            operation = getattr(self.spec.operation_by_path(path), "name", "")
             operation, payload = await self._handle(request, record)
             response = self._respond(payload)
         except ApiError as error:
@@ -234,6 +237,11 @@ class Emulator:
             return JSONResponse({"error": "the control plane answers loopback clients only"}, status_code=403)
         action = request.scope["path"][len(CONTROL_PREFIX):].strip("/")
         method = request.method
+        if action == "state" and method == "GET":
+            app = self.app_state
+            return JSONResponse({"sdkappid": app.sdkappid, "accounts": sorted(app.accounts),
+                                 "friendships": sum(len(t) for t in app.friends.values()),
+                                 "friends": {owner: sorted(t) for owner, t in sorted(app.friends.items()) if t}})
         if action == "health" and method == "GET":
             return JSONResponse({"ok": True, "sdkappid": self.config.sdkappid})
         if action == "reset" and method == "POST":
@@ -313,6 +321,16 @@ async def _lifespan(receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _check_custom_tags(spec: spec_module.Spec, tags) -> None:
+    """Configured tags keep the form and count of FI-LIMIT-CUSTOM-TAG-FORM and FI-LIMIT-CUSTOM-TAG-CONFIGURED."""
+    form = re.compile(r"Tag_SNS_Custom_[A-Za-z]{1,%d}" % spec.limit("custom_tag_keyword_letters"))
+    bad = [tag for tag in tags if not isinstance(tag, str) or not form.fullmatch(tag)]
+    if bad:
+        raise ValueError(f"custom tag {bad[0]!r} is not Tag_SNS_Custom_ followed by 1 to 8 letters")
+    if len(set(tags)) > spec.limit("custom_tags_per_app"):
+        raise ValueError(f"an app has at most {spec.limit('custom_tags_per_app')} custom friend tags")
 
 
 def create_app(config: EmulatorConfig | None = None) -> Emulator:

@@ -118,6 +118,8 @@ def _fault(index: int, entry: Any, known_codes: Container[int], operations: Cont
             raise FaultPlanError(f"{where}: code={code!r} is not in schemas/error-codes.json")
         if level not in ("request", "item"):
             raise FaultPlanError(f"{where}: level={level!r}, but only request or item are known")
+        if level == "item" and operation != "friend_import":
+            raise FaultPlanError(f"{where}: item-level faults apply to friend_import only, not {operation!r}")
         items = entry.get("items")
         if items is not None and (not isinstance(items, list) or not all(_index(i) for i in items)):
             raise FaultPlanError(f"{where}: items={items!r}, but it must be a list of item indexes from 0")

@@ -77,6 +77,7 @@ class App:
                  edition: str = "pro") -> None:
         if edition not in ("free-trial", "pro"):
             raise ValueError(f"edition={edition!r}, but only 'free-trial' or 'pro' are known")
+
         self.sdkappid = sdkappid
         self.secret_key = secret_key
         self.admins = frozenset(admins)

@@ -17,7 +17,7 @@ from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.session import Session, item
 
 # The least padding for OPEN-REQUEST-SIZE-LIMIT; it grows to twice the largest valid request, whose size
-# depends on the target's custom tags (\\u-escaped: 2.7 MiB with none, 1 MiB more per tag, 22.6 MiB with 20).
+# depends on the target's custom tags (\u-escaped: 2.7 MiB with none, 1 MiB more per tag, 22.6 MiB with 20).
 OVERSIZE_BYTES = 6 * 1024 * 1024
 NESTING = 100_000
 
