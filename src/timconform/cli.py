@@ -67,7 +67,7 @@ def build_parser() -> _Parser:
     emulator.add_argument("--faults", type=_existing_file, help="fault plan file")
     emulator.add_argument("--rate-limit", type=_rate, default="documented",
                           help="calls/s per SDKAppID and API, or 'off' (default: the documented 200/s and 100/s)")
-    emulator.add_argument("--max-body-bytes", type=_positive_int, help="request body cap (default 16 MiB)")
+    emulator.add_argument("--max-body-bytes", type=_positive_int, help="request body cap (default 32 MiB)")
     emulator.add_argument("--record", action="store_true", help="record every request (GET /_timconform/requests)")
     emulator.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -196,8 +197,12 @@ class Client:
         self._calls_lock = threading.Lock()
         self._unreachable: str | None = None
         self._rate_codes = frozenset(c.code for c in spec.codes.values() if c.klass == "rate-limit")
-        self._http = httpx.Client(base_url=target.base_url, transport=target.transport, timeout=timeout,
-                                  verify=verify, headers={"Content-Type": "application/json"})
+        # TCP_NODELAY: httpcore writes headers and body separately, and Nagle's algorithm meeting the
+        # server's delayed ACK stalls every call by ~40 ms (measured on loopback).
+        transport = target.transport or httpx.HTTPTransport(
+            verify=verify, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self._http = httpx.Client(base_url=target.base_url, transport=transport, timeout=timeout,
+                                  headers={"Content-Type": "application/json"})
 
     def close(self) -> None:
         self._http.close()

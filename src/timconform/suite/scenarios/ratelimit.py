@@ -1,4 +1,4 @@
-"""The documented rate limits: one short burst per limit, faster than the limit, from a few threads.
+"""The documented rate limits: one short burst per limit, faster than the limit, from 32 threads.
 
 The burst is judged only when more calls than the limit provably landed within one second (each call
 is known to have reached the target between its send and its answer); otherwise the rules get an
