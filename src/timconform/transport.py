@@ -16,7 +16,8 @@ class AsgiBridge(httpx.BaseTransport):
     """A synchronous httpx transport that serves requests from an ASGI app in this process."""
 
     def __init__(self, app, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
-        self._inner = httpx.ASGITransport(app=app, client=client)
+        # An app that raises answers HTTP 500, as a server would, rather than crashing the harness.
+        self._inner = httpx.ASGITransport(app=app, client=client, raise_app_exceptions=False)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="timconform-asgi-bridge", daemon=True)
         self._thread.start()

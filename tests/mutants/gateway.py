@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 
 from timconform import usersig
 from tests.mutants.base import FRIEND_IMPORT, Answer, Exchange, Wrapped, mutant
 
 RATE_LIMIT_CODES = (60007, 60011, 60018, 60019)
+# Per request (each ASGI request runs in its own task, with its own copy of the context): whether the
+# limiter refused it.
+_OVER_LIMIT: contextvars.ContextVar[dict] = contextvars.ContextVar("over_limit")
 
 
 # -- HTTP and body decoding -----------------------------------------------------------------------------
@@ -236,6 +240,31 @@ def admin_check_missing(emulator):
 def no_rate_limit(emulator):
     """No rate limit: every call is served, however many arrive within one second."""
     emulator.limiter.admit = lambda key, limit: True
+
+
+@mutant("rate-refusal-after-processing", "FI-RATE-LIMIT-200")
+def rate_refusal_after_processing(emulator):
+    """A call over the rate limit is processed (its friend imported); only its answer is replaced by 60007."""
+    original = emulator.limiter.admit
+
+    def admit(key, limit):
+        if not original(key, limit):
+            _OVER_LIMIT.get({})["over"] = True
+        return True
+
+    emulator.limiter.admit = admit
+
+    def start(exchange: Exchange):
+        _OVER_LIMIT.set({})
+        return None
+
+    def refuse(exchange: Exchange, status: int, body):
+        if _OVER_LIMIT.get({}).get("over"):
+            operation = exchange.path.rsplit("/", 1)[-1]
+            return status, emulator.envelopes.fail(operation, emulator.codes.rate_limit)
+        return None
+
+    return Wrapped(emulator, on_request=start, on_response=refuse, paths=None)
 
 
 @mutant("errorinfo-empty-on-fail", "FI-ERRORINFO-ON-FAIL")
