@@ -130,3 +130,18 @@ def test_rules_and_skip_rules_select_what_is_checked():
     assert {v for k, v in found.items() if k not in ("FI-HTTP-200", "FI-ROUND-TRIP")} == {Verdict.DISABLED}
     skipped, _ = run(RunConfig(profile="quick", seed=1, skip_rules=("FI-HTTP-200",), env=dict(TAGS)))
     assert verdicts(skipped)["FI-HTTP-200"] == Verdict.DISABLED
+
+
+def test_schemathesis_sanitises_the_usersig_in_its_curl_commands():
+    from timconform.suite.scenarios.generated import _schemathesis_config
+
+    import schemathesis
+
+    from timconform import spec as spec_module
+
+    schema = schemathesis.openapi.from_path(str(spec_module.load().openapi_path), config=_schemathesis_config())
+    case = schema["/v4/sns/friend_import"]["POST"].Case(
+        query={"sdkappid": 1, "identifier": "a", "usersig": "SECRET-SIG", "random": 1, "contenttype": "json"},
+        body={"From_Account": "a", "AddFriendItem": []})
+    curl = case.as_curl_command(base_url="http://emulator")
+    assert "SECRET-SIG" not in curl and "usersig=" in curl

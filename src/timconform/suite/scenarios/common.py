@@ -10,6 +10,11 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import Flaky
 
 from timconform.oracle.recorder import CheckFailed
+
+try:
+    BaseExceptionGroup  # novermin: guarded below
+except NameError:  # Python 3.10: Hypothesis depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 from timconform.oracle.response import CHECKS
 from timconform.suite.session import Session
 
