@@ -10,7 +10,6 @@ from timconform.suite.runner import RunConfig, run
 
 # Rules that cannot apply to an emulator certified from outside, and why (the run must give the reason).
 NOT_APPLICABLE = {
-    "CL-TOLERATE-OLD-SHAPE",  # a client's rule (issue #6), not a target's
     "FI-NO-WEBHOOK",  # needs a webhook receiver the target calls
     "FI-TRANSIENT-CODES",  # 30006/30007 appear only under server trouble
     "FI-SENSITIVE-WORDS-30005",  # needs the tenant's sensitive-word list
@@ -36,6 +35,12 @@ def test_the_embedded_emulator_passes_every_documented_and_inferred_rule(standar
            for r in standard_run.rules if r.verdict not in (Verdict.PASS, Verdict.SKIP)}
     assert bad == {}
     assert standard_run.exit_code() == 0
+
+
+def test_client_rules_are_not_part_of_a_target_s_report(standard_run, spec):
+    reported = {r.rule_id for r in standard_run.rules}
+    assert reported and not any(rule_id.startswith("CL-") for rule_id in reported)
+    assert reported == {r for r in spec.rules if not r.startswith("CL-")}
 
 
 def test_skips_are_only_rules_that_cannot_apply_and_say_why(standard_run):

@@ -157,10 +157,11 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     if not config.getoption("timconform", default=False):
         return
     from timconform import spec
+    from timconform.oracle.recorder import target_rules
 
     suite = _SuiteRun(config)
     config._timconform_suite = suite
-    for rule_id in spec.load().rules:
+    for rule_id in target_rules(spec.load()):
         items.append(RuleItem.from_parent(session, name=rule_id, rule_id=rule_id, suite=suite))
 
 

@@ -29,21 +29,32 @@ class Seen:
         return "accepted (code 0)" if self.code == 0 else f"{self.code} at {self.level} level"
 
 
-def seen(reply, *, item: int | None = None) -> Seen | None:
+def seen(reply, *, item: int | None = None, account: str | None = None) -> Seen | None:
+    """What happened to the request, or to one item of it: found by ``account`` (its To_Account) when
+    given, since ResultItem order is only an inferred rule, else by position ``item``."""
     body = reply.body
     if not isinstance(body, dict):
         return None
     if body.get("ActionStatus") == "FAIL" or body.get("ErrorCode") not in (0, None):
         return Seen("request", body.get("ErrorCode") if isinstance(body.get("ErrorCode"), int) else -1)
-    if item is None:
+    if item is None and account is None:
         return Seen(ACCEPTED, 0)
-    items = body.get("ResultItem")
-    if not isinstance(items, list) or item >= len(items) or not isinstance(items[item], dict):
-        return None
-    code = items[item].get("ResultCode")
+    entry = result_for(body, item=item, account=account)
+    code = entry.get("ResultCode") if entry is not None else None
     if not isinstance(code, int):
         return None
     return Seen("item", code) if code else Seen(ACCEPTED, 0)
+
+
+def result_for(body: dict, *, item: int | None = None, account: str | None = None) -> dict | None:
+    items = body.get("ResultItem")
+    if not isinstance(items, list):
+        return None
+    if account is not None:
+        return next((i for i in items if isinstance(i, dict) and i.get("To_Account") == account), None)
+    if item is not None and item < len(items) and isinstance(items[item], dict):
+        return items[item]
+    return None
 
 
 def matches(outcome: Outcome, observed: Seen) -> bool:
@@ -70,11 +81,12 @@ def _expected(rule: Rule) -> str:
     return f"a refusal with {codes} at {level} level"
 
 
-def expect(recorder: Recorder, rule: Rule, reply, *, item: int | None = None, note: str = "") -> str | None:
+def expect(recorder: Recorder, rule: Rule, reply, *, item: int | None = None, account: str | None = None,
+           note: str = "") -> str | None:
     """Judge ``reply`` for ``rule``; returns the matched outcome id (open rules) or None."""
     if not recorder.enabled(rule.id):
         return None
-    observed = seen(reply, item=item)
+    observed = seen(reply, item=item, account=account)
     prefix = f"{note}: " if note else ""
     if observed is None:
         recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received no readable JSON answer.",

@@ -17,6 +17,12 @@ from timconform.report.model import Evidence, Exchange, RuleResult, Verdict
 from timconform.spec import Rule, Spec
 
 MAX_EVIDENCE = 3
+CLIENT_PREFIX = "CL-"  # client-certification rules grade clients, never a target
+
+
+def target_rules(spec: Spec) -> list[str]:
+    """The rules a target (the service, an emulator, a mock) is judged by."""
+    return [rule_id for rule_id in spec.rules if not rule_id.startswith(CLIENT_PREFIX)]
 
 
 class CheckFailed(AssertionError):
@@ -39,9 +45,11 @@ class _Tally:
 
 
 class Recorder:
-    def __init__(self, spec: Spec, *, selected: Iterable[str] | None = None, strict: bool = False) -> None:
+    def __init__(self, spec: Spec, *, selected: Iterable[str] | None = None, strict: bool = False,
+                 scope: Iterable[str] | None = None) -> None:
         self.spec, self.strict = spec, strict
-        self.selected = set(selected) if selected is not None else set(spec.rules)
+        self.scope = list(scope) if scope is not None else list(spec.rules)  # the rules this run reports on
+        self.selected = set(selected) if selected is not None else set(self.scope)
         self._tallies: dict[str, _Tally] = {rule_id: _Tally() for rule_id in spec.rules}
         self._lock = threading.Lock()
         self.codes_seen: Counter = Counter()
@@ -97,8 +105,8 @@ class Recorder:
 
     def results(self) -> list[RuleResult]:
         out = []
-        for rule_id, rule in self.spec.rules.items():
-            tally = self._tallies[rule_id]
+        for rule_id in self.scope:
+            rule, tally = self.spec.rules[rule_id], self._tallies[rule_id]
             result = RuleResult(rule_id=rule_id, title=rule.title, strength=rule.strength, category=rule.category,
                                 source=dict(rule.source), checks=tally.checks, outcomes=dict(tally.outcomes))
             if rule_id not in self.selected:

@@ -13,7 +13,7 @@ from typing import Any
 
 from timconform import __version__
 from timconform import spec as spec_module
-from timconform.oracle.recorder import Recorder
+from timconform.oracle.recorder import Recorder, target_rules
 from timconform.report.model import RunResult
 from timconform.report.redact import Redactor
 from timconform.suite import staging
@@ -49,6 +49,9 @@ def check_config(config: RunConfig, spec: spec_module.Spec) -> None:
     unknown = [r for r in (*config.rules, *config.skip_rules) if r not in spec.rules]
     if unknown:
         raise ConfigurationError(f"unknown rule id {unknown[0]!r} (see schemas/rules.yaml)")
+    client_rules = [r for r in config.rules if r not in target_rules(spec)]
+    if client_rules:
+        raise ConfigurationError(f"{client_rules[0]} grades clients, not targets: use timconform certify-client")
     if config.rate_limit is not None and not 0 < config.rate_limit <= MAX_QPS:
         raise ConfigurationError(f"--rate-limit must be above 0 and at most {MAX_QPS:g} calls/s (the documented limit)")
     if config.max_examples is not None and config.max_examples < 1:
@@ -67,11 +70,12 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
     target, creds = in_process(config.app, config.env) if config.app is not None else \
         resolve(target_name, spec, config.env)
     redactor = Redactor(creds.secret_key)
-    selected = set(config.rules) if config.rules else set(spec.rules)
+    scope = target_rules(spec)
+    selected = set(config.rules) if config.rules else set(scope)
     selected -= set(config.skip_rules)
     if profile.pool and not config.rules:
         selected -= _unshared_only_rules()  # need more accounts than the pool, or create accounts
-    recorder = Recorder(spec, selected=selected, strict=config.strict)
+    recorder = Recorder(spec, selected=selected, strict=config.strict, scope=scope)
     client = Client(target, creds, spec, redactor, qps=config.rate_limit or DEFAULT_QPS,
                     budget=config.budget or profile.budget, verify=config.ca_bundle or True)
     session = Session(spec, client, recorder, profile, seed, custom_tags=custom_tags_from_env(config.env))

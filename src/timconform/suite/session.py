@@ -98,8 +98,25 @@ class Session:
         response_checks.run_all(self.spec, self.recorder, body, reply)
         return reply
 
-    def expect(self, rule_id: str, reply: Reply, *, item: int | None = None, note: str = "") -> str | None:
-        return expect(self.recorder, self.spec.rules[rule_id], reply, item=item, note=note)
+    def expect(self, rule_id: str, reply: Reply, *, item: int | None = None, account: str | None = None,
+               note: str = "") -> str | None:
+        return expect(self.recorder, self.spec.rules[rule_id], reply, item=item, account=account, note=note)
+
+    def codes_by_account(self, reply: Reply, items: list[dict[str, Any]]) -> list[Any] | None:
+        """Each request item's ResultCode, matched by To_Account (ResultItem order is only inferred)."""
+        body = reply.body if isinstance(reply.body, dict) else {}
+        results = body.get("ResultItem")
+        if not isinstance(results, list) or len(results) != len(items):
+            return None
+        pending: dict[Any, list[Any]] = {}
+        for result in results:
+            if isinstance(result, dict):
+                pending.setdefault(result.get("To_Account"), []).append(result.get("ResultCode"))
+        codes = []
+        for entry in items:
+            queue = pending.get(entry.get("To_Account"))
+            codes.append(queue.pop(0) if queue else None)
+        return codes
 
     def fail(self, rule_id: str, message: str, reply: Reply | None = None) -> None:
         if self.recorder.enabled(rule_id):

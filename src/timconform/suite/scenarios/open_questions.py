@@ -192,7 +192,7 @@ def time_field_range(session: Session) -> None:
     if _per_item(session, rule, reply, len(items)) is None:
         return
     accepted = [to for index, (to, (key, value)) in enumerate(zip(friends, values))
-                if session.expect(rule, reply, item=index, note=f"{key} {value}") == "accepted"]
+                if session.expect(rule, reply, account=to, note=f"{key} {value}") == "accepted"]
     if accepted:
         stored = session.friends_among(a, accepted)
         session.verify(rule, stored == set(accepted), "Expected the items accepted with an out-of-range time to be "

@@ -38,8 +38,7 @@ def seed_samples(session: Session) -> None:
     for name, sample in seed_requests(session).items():
         body = with_accounts(session, sample)
         reply = session.send_import(body)
-        items = (reply.body or {}).get("ResultItem") or []
-        codes = [i.get("ResultCode") for i in items] if len(items) == len(body["AddFriendItem"]) else []
+        codes = session.codes_by_account(reply, body["AddFriendItem"]) or []
         session.verify("FI-VALID-ITEM-IMPORTED", bool(codes) and all(c == 0 for c in codes),
                        f"Expected every item of the seed's {name} sample to get ResultCode 0. Received {codes}.", reply)
         if codes:

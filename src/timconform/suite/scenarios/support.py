@@ -199,8 +199,8 @@ def friend_operations(session: Session) -> None:
                    f"{text!r} and friend {only_a} at ResultCode 0. Received {by_account or _excerpt(reply)}.", reply)
     reply = session.client.call("friend_delete", {"From_Account": a, "To_Account": [none, only_a],
                                                   "DeleteType": "Delete_Type_Single"})
-    session.expect(delete_rule, reply, item=0, note=f"friend_delete of non-friend {none}")
-    observed = seen(reply, item=1)
+    session.expect(delete_rule, reply, account=none, note=f"friend_delete of non-friend {none}")
+    observed = seen(reply, account=only_a)
     relation = session.relations(a, [only_a]).get(only_a)
     session.verify(delete_rule, observed is not None and observed.code == 0 and relation == NO_RELATION,
                    f"Expected friend_delete of friend {only_a} to answer ResultCode 0 and friend_check afterwards "
