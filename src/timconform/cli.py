@@ -94,6 +94,35 @@ def build_parser() -> _Parser:
                        help="the run's ledger (default .timconform/staging-ledger.jsonl)")
     clean.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification")
 
+    certify = commands.add_parser(
+        "certify-client", help="grade a client: run its adapter once per scenario against a recording emulator",
+        description="Run COMMAND (a thin adapter around the client, see examples/README.md) once per scenario "
+                    "with TIMCONFORM_TARGET, TIMCONFORM_SDKAPPID, TIMCONFORM_IDENTIFIER, TIMCONFORM_SECRET_KEY and "
+                    "TIMCONFORM_SCENARIO_INPUT in its environment (and HTTPS_PROXY plus a CA bundle for clients "
+                    "whose host is hard-coded), then grade what it sent and what it imported.")
+    from timconform.clientcert.scenarios import names as scenario_names
+
+    certify.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all of them): "
+                                                         + ", ".join(scenario_names()))
+    certify.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
+    certify.add_argument("--report-dir", type=Path, help="write results.json, junit.xml, report.html here")
+    certify.add_argument("--time-limit", type=float, default=60.0,
+                         help="seconds one scenario's command may run before it is stopped (default 60)")
+    certify.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    certify.add_argument("client_command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
+                         help="the adapter to run, after --")
+
+    proxy = commands.add_parser(
+        "proxy", help="a validating reverse proxy for live traffic; writes the report on SIGINT/SIGTERM",
+        description="Forward every request to --upstream unchanged and judge it (request-side CL- rules) and its "
+                    "answer (the suite's response checks). UserSigs are verified when TIMCONFORM_SECRET_KEY is "
+                    "set. Stop with Ctrl-C or SIGTERM to write the report.")
+    proxy.add_argument("--upstream", required=True, help="the API base URL, e.g. https://adminapisgp.im.qcloud.com")
+    proxy.add_argument("--listen", default="127.0.0.1:8081", help="HOST:PORT to listen on (default 127.0.0.1:8081)")
+    proxy.add_argument("--report-dir", type=Path, help="write results.json, junit.xml, report.html here on exit")
+    proxy.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
+    proxy.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for an https upstream (verification stays on)")
+
     sig = commands.add_parser("usersig", help=f"print a UserSig made with the key in ${SECRET_ENV}")
     sig.add_argument("--sdkappid", type=_positive_int, required=True)
     sig.add_argument("--identifier", required=True)
@@ -112,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "cleanup":
             return _cleanup(args)
+        if args.command == "certify-client":
+            return _certify_client(args)
+        if args.command == "proxy":
+            return _proxy(args)
     except UsageError as exc:
         print(f"timconform: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -238,6 +271,71 @@ def _usersig(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return 0
+
+
+def _certify_client(args: argparse.Namespace) -> int:
+    from timconform.clientcert.output import write_reports
+    from timconform.clientcert.runner import CommandCannotStart, UnknownScenario, certify
+    from timconform.report import console
+
+    command = list(args.client_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no command given: timconform certify-client [options] -- COMMAND...")
+    if not args.time_limit > 0:
+        raise UsageError("--time-limit must be above 0 seconds")
+    names = _ids(args.scenarios)
+    progress = console.Progress(len(names) or _scenario_count(), quiet=args.quiet)
+    try:
+        certification = certify(command, scenarios=names or None, strict=args.strict, time_limit=args.time_limit,
+                                progress=lambda name, status, seconds: progress.step(name, status, seconds))
+    except (CommandCannotStart, UnknownScenario) as exc:
+        raise UsageError(str(exc)) from None
+    result, redactor = certification.result, certification.redactor
+    if args.report_dir:
+        write_reports(result, args.report_dir, redactor)
+    print(console.summary(result, report_dir=args.report_dir, redactor=redactor))
+    return result.exit_code()
+
+
+def _scenario_count() -> int:
+    from timconform.clientcert.scenarios import names
+
+    return len(names())
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from timconform.clientcert.output import write_reports
+    from timconform.clientcert.validating import ProxyConfigError, ValidatingProxy, parse_listen
+    from timconform.report import console
+
+    try:
+        host, port = parse_listen(args.listen)
+        proxy = ValidatingProxy(args.upstream, host=host, port=port,
+                                verify=str(args.ca_bundle) if args.ca_bundle else True)
+    except ProxyConfigError as exc:
+        raise UsageError(str(exc)) from None
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        proxy.start()
+        print(f"timconform proxy on {proxy.url} -> {proxy.upstream}; Ctrl-C or SIGTERM stops it and writes the report",
+              flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        proxy.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    result = proxy.result(strict=args.strict, listen=args.listen)
+    if args.report_dir:
+        write_reports(result, args.report_dir, proxy.redactor)
+    print(console.summary(result, report_dir=args.report_dir, redactor=proxy.redactor))
+    return result.exit_code()
 
 
 def _tags(text: str) -> tuple[str, ...]:

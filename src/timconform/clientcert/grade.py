@@ -1,0 +1,241 @@
+"""From what each scenario recorded to a :class:`~timconform.report.model.RunResult` over the CL- rules.
+
+Grading is separate from running, so one recorded certification can be graded strict and not strict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected, next_overlapping
+from timconform.clientcert.recording import Recorded
+from timconform.clientcert.scenarios import Scenario
+from timconform.oracle.recorder import Recorder
+from timconform.report.model import RunResult
+from timconform.spec import Spec
+
+REPORT_RULE = "CL-REPORT-PARTIAL-FAILURE"
+SKIP_REASONS = {
+    "CL-RANDOM-FRESH": "no client process sent two requests, so a repeated random could not show",
+    "CL-RETRY-BACKOFF": "the client never retried after a retryable answer, so its wait could not be measured "
+                        "(not retrying is graded by the recovery rules)",
+    "CL-NO-RETRY-PERMANENT": "no request or item was refused with a permanent code",
+}
+
+
+@dataclass
+class ScenarioRun:
+    """What one scenario left behind: the requests, the adapter's exit, the emulator's state."""
+
+    scenario: Scenario
+    records: list[Recorded]
+    exit_code: int | None  # None: stopped after the time limit
+    duration_s: float
+    friends: dict[str, set[str]]  # From_Account -> To_Accounts in its friend table afterwards
+    output_tail: list[str] = field(default_factory=list)
+    time_limit_s: float = 0.0
+    error: str | None = None  # the harness failed (not the client)
+    connects: dict[str, list[str]] = field(default_factory=dict)
+
+    def missing(self) -> dict[str, set[str]]:
+        """Importable To_Accounts that are not in the friend table."""
+        return {sender: wanted - self.friends.get(sender, set())
+                for sender, wanted in self.scenario.importable().items()}
+
+    def everything_imported(self) -> bool:
+        return all(wanted <= self.friends.get(sender, set()) for sender, wanted in self.scenario.wanted().items())
+
+    def counts(self) -> tuple[int, int]:
+        """(importable items imported, importable items)."""
+        importable = sum(len(v) for v in self.scenario.importable().values())
+        return importable - sum(len(v) for v in self.missing().values()), importable
+
+    def imports(self) -> list[Recorded]:
+        return [r for r in self.records if r.operation == "friend_import"]
+
+    def exit_text(self) -> str:
+        return f"stopped after {self.time_limit_s:g} s" if self.exit_code is None else f"exit {self.exit_code}"
+
+    def summary(self) -> dict[str, Any]:
+        done, importable = self.counts()
+        out: dict[str, Any] = {"scenario": self.scenario.name, "description": self.scenario.description,
+                               "adapter": self.exit_text(), "requests": len(self.records),
+                               "friend_import_requests": len(self.imports()),
+                               "items_per_request": [len(r.items()) for r in self.imports()][:20],
+                               "imported": f"{done} of {importable} importable",
+                               "duration_s": round(self.duration_s, 2)}
+        if self.connects.get("allowed") or self.connects.get("refused"):
+            out["connect"] = self.connects
+        if self.error:
+            out["error"] = self.error
+        if self.output_tail and self.exit_code != 0:
+            out["output_tail"] = self.output_tail
+        return out
+
+
+def client_rules(spec: Spec) -> list[str]:
+    return [rule_id for rule_id in spec.rules if rule_id.startswith("CL-")]
+
+
+def scenario_rules(scenario: Scenario) -> set[str]:
+    return {REPORT_RULE, *scenario.rules, *([scenario.recovery] if scenario.recovery else [])}
+
+
+def grade(spec: Spec, runs: Sequence[ScenarioRun], *, strict: bool, expected: Expected,
+          meta: dict[str, Any]) -> RunResult:
+    rules = client_rules(spec)
+    recorder = Recorder(spec, selected=rules, strict=strict, scope=rules)
+    checker = Checker(spec, recorder)
+    by_name = {run.scenario.name: run for run in runs}
+    graded: set[str] = set()
+    for run in runs:
+        graded |= scenario_rules(run.scenario)
+    if runs and not any(run.records for run in runs):
+        tails = next((run.output_tail for run in runs if run.output_tail), [])
+        reason = ("the command sent no request to the emulator in any scenario: it does not follow the adapter "
+                  "convention (TIMCONFORM_TARGET, or HTTPS_PROXY for a hard-coded host)")
+        if tails:
+            reason += f"; its last output: {tails[-1]}"
+        recorder.errored(rules, reason)
+    else:
+        for run in runs:
+            _grade_run(checker, recorder, run, expected, by_name)
+    for rule_id in rules:
+        if rule_id in SKIP_REASONS:
+            recorder.skipped([rule_id], SKIP_REASONS[rule_id])
+        elif rule_id not in graded and rule_id not in (*REQUEST_RULES, *STREAM_RULES):
+            recorder.skipped([rule_id], "no selected scenario grades this rule (see --scenarios)")
+        else:
+            recorder.skipped([rule_id], "no request the client sent exercised this rule")
+    coverage = {"elicited": {str(c): n for c, n in sorted(recorder.codes_seen.items())},
+                "unknown": {str(c): n for c, n in sorted(recorder.unknown_codes.items())},
+                "scenarios": [run.summary() for run in runs]}
+    return RunResult(meta=meta, rules=recorder.results(), coverage=coverage)
+
+
+def _grade_run(checker: Checker, recorder: Recorder, run: ScenarioRun, expected: Expected,
+               by_name: dict[str, ScenarioRun]) -> None:
+    scenario, label = run.scenario, run.scenario.name
+    if run.error is not None:
+        recorder.errored(sorted(scenario_rules(scenario)), f"[{label}] {run.error}")
+        return
+    for record in run.records:
+        for code in _codes(record):
+            recorder.saw_code(code)
+        if record.path.startswith("/v4/"):
+            checker.request(record, expected, label)
+    checker.stream(run.records, label)
+    _report(checker, run)
+    if "CL-IMPORT-COMPLETE" in scenario.rules:
+        checker.verdict("CL-IMPORT-COMPLETE", _incomplete(run), _first(run), label)
+    if scenario.recovery:
+        _recovery(checker, run)
+    if "CL-TOLERATE-OLD-SHAPE" in scenario.rules:
+        _old_shape(checker, run, by_name.get(scenario.peer or ""))
+
+
+def _codes(record: Recorded) -> Iterable[int]:
+    code = record.error_code()
+    if code:
+        yield code
+    yield from (c for c in record.item_codes().values() if c)
+
+
+def _first(run: ScenarioRun) -> Recorded | None:
+    imports = run.imports()
+    return imports[0] if imports else None
+
+
+def _incomplete(run: ScenarioRun) -> str | None:
+    done, importable = run.counts()
+    if done == importable:
+        return None
+    missing = sorted(a for accounts in run.missing().values() for a in accounts)
+    return (f"Expected all {importable} importable items imported. Received {done} imported; missing "
+            f"{missing[:5]}{' ...' if len(missing) > 5 else ''} ({len(run.imports())} friend_import request(s), "
+            f"items per request {[len(r.items()) for r in run.imports()][:10]}; adapter {run.exit_text()}).")
+
+
+def _report(checker: Checker, run: ScenarioRun) -> None:
+    label = run.scenario.name
+    if run.exit_code is None:
+        checker.fail(REPORT_RULE, f"Expected the adapter to finish and report. It was still running after "
+                                  f"{run.time_limit_s:g} s and was stopped.", _first(run), label)
+        return
+    everything = run.everything_imported()
+    if (run.exit_code == 0) == everything:
+        checker.ok(REPORT_RULE)
+        return
+    wanted = run.scenario.wanted()
+    total = sum(len(v) for v in wanted.values())
+    if run.exit_code == 0:
+        left = sum(len(accounts - run.friends.get(sender, set())) for sender, accounts in wanted.items())
+        message = (f"Expected a failure report (non-zero exit): {left} of {total} items were not imported. "
+                   f"Received exit 0 (success).")
+    else:
+        message = f"Expected a success report (exit 0): all {total} items were imported. Received exit {run.exit_code}."
+    checker.fail(REPORT_RULE, message, _last(run), label)
+
+
+def _last(run: ScenarioRun) -> Recorded | None:
+    imports = run.imports()
+    return imports[-1] if imports else None
+
+
+def _recovery(checker: Checker, run: ScenarioRun) -> None:
+    scenario, label, rule = run.scenario, run.scenario.name, run.scenario.recovery
+    imports = run.imports()
+    if not imports:
+        checker.fail(rule, f"Expected friend_import requests. Received none (adapter {run.exit_text()}).", None, label)
+        return
+    first = imports[0]
+    done, importable = run.counts()
+    if scenario.faults and scenario.faults[0].get("action") == "delay":
+        if run.exit_code == 0 and done == importable:
+            checker.ok(rule)
+        else:
+            checker.fail(rule, f"Expected the client to wait for (or time out and retry) {scenario.fault_label} and "
+                               f"report success with every item imported. Received adapter {run.exit_text()}, "
+                               f"{done} of {importable} importable items imported, {len(imports)} friend_import "
+                               f"request(s).", first, label)
+        return
+    retry = next_overlapping(first, imports[1:])
+    if retry is None:
+        checker.fail(rule, f"Expected the refused items to be sent again after {scenario.fault_label}. Received no "
+                           f"retry: {len(imports)} friend_import request(s), adapter {run.exit_text()}, {done} of "
+                           f"{importable} importable items imported.", first, label)
+    elif rule == "CL-RENEW-USERSIG-70001" and retry.usersig_hash == first.usersig_hash:
+        checker.fail(rule, f"Expected a newly made UserSig on the retry after {scenario.fault_label}. Received the "
+                           f"refused UserSig again on {retry.describe()}.", retry, label)
+    elif done != importable:
+        checker.fail(rule, f"Expected every importable item imported after the retry. Received {done} of "
+                           f"{importable} imported.", retry, label)
+    else:
+        checker.ok(rule)
+
+
+def _old_shape(checker: Checker, run: ScenarioRun, peer: ScenarioRun | None) -> None:
+    rule, label = "CL-TOLERATE-OLD-SHAPE", run.scenario.name
+
+    def outcome(r: ScenarioRun) -> tuple[str, dict[str, set[str]]]:
+        return r.exit_text() if r.exit_code in (0, None) else "a failure report", r.friends
+
+    if peer is not None and peer.error is None:
+        mine, theirs = outcome(run), outcome(peer)
+        if mine == theirs:
+            checker.ok(rule)
+        else:
+            checker.fail(rule, f"Expected the same outcome as for the same input in the current shape (scenario "
+                               f"{peer.scenario.name}: {theirs[0]}, {peer.counts()[0]} imported). Received "
+                               f"{mine[0]}, {run.counts()[0]} imported.", _last(run), label)
+        return
+    done, importable = run.counts()
+    everything = run.everything_imported()
+    if done == importable and run.exit_code is not None and (run.exit_code == 0) == everything:
+        checker.ok(rule)
+    else:
+        checker.fail(rule, f"Expected every importable item imported and {'success' if everything else 'a failure'} "
+                           f"reported. Received {done} of {importable} imported, adapter {run.exit_text()}.",
+                     _last(run), label)
