@@ -79,7 +79,7 @@ def certify(app, args) -> tuple[dict[str, Verdict], float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1].strip(),
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="standard", choices=sorted(PROFILES))
     parser.add_argument("--strict", dest="strict", action="store_true", default=True,

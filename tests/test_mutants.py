@@ -23,10 +23,7 @@ ENV = {**CREDENTIALS, **TAGS}
 MIN_MUTANTS = 32
 # Mutants the suite cannot kill yet, and why: each is a scenario's blind spot, reported to the scenario's
 # owner. strict xfail: once the suite kills one, the test fails until its entry here is removed.
-KNOWN_BLIND_SPOTS = {
-    "rate-refusal-after-processing": "the rate-limit burst (scenarios/ratelimit.py) judges only the answers; it "
-                                     "never reads back whether the calls refused with 60007 imported their friend",
-}
+KNOWN_BLIND_SPOTS: dict[str, str] = {}  # mutant name -> why the suite cannot see it (none at present)
 
 
 def quick_strict(app):

@@ -61,7 +61,7 @@ def mutant(name: str, *rules: str) -> Callable:
 
 
 class Exchange:
-    """One REST request as the wrapper saw it: method, path, query (first value of each name), body."""
+    """One REST request as the wrapper saw it: method, path, query parameters, body."""
 
     def __init__(self, scope: dict, body: bytes) -> None:
         self.scope = scope
@@ -76,16 +76,11 @@ class Exchange:
         return self.scope["path"]
 
     @property
-    def query(self) -> dict[str, str]:
-        pairs = parse_qsl(self.scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True)
-        return dict(reversed(pairs))  # the first value of a repeated name, like the emulator's default
+    def query_pairs(self) -> list[tuple[str, str]]:
+        return parse_qsl(self.scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True)
 
     def set_query(self, pairs: list[tuple[str, str]]) -> None:
         self.scope = {**self.scope, "query_string": urlencode(pairs).encode("ascii")}
-
-    @property
-    def query_pairs(self) -> list[tuple[str, str]]:
-        return parse_qsl(self.scope.get("query_string", b"").decode("utf-8", "replace"), keep_blank_values=True)
 
     def json(self) -> Any:
         try:

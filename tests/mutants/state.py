@@ -260,3 +260,11 @@ def customitem_not_stored(emulator):
 def groupname_first_only(emulator):
     """Only the first name of GroupName is stored (the field is treated as one list name)."""
     _wrap_stored(emulator, lambda friend: _copy(friend, groups=friend.groups[:1]))
+
+
+@mutant("remark-trimmed", "FI-ROUND-TRIP")
+def remark_trimmed(emulator):
+    """Remark and AddWording are stored with surrounding whitespace stripped (a common 'clean-up' habit)."""
+    _wrap_stored(emulator, lambda friend: _copy(
+        friend, remark=friend.remark.strip() if friend.remark else friend.remark,
+        add_wording=friend.add_wording.strip() if friend.add_wording else friend.add_wording))

@@ -94,7 +94,7 @@ def fail_no_result_item(spec: Spec, request: Any, reply) -> Any:
     body = _body(reply)
     if body is None or body.get("ActionStatus") != "FAIL":
         return NOT_APPLICABLE
-    present = [k for k in ("ResultItem", "Fail_Account") if body.get(k)]
+    present = [k for k in ("ResultItem", "Fail_Account") if k in body]  # even empty: "no ResultItem"
     if present:
         raise _fail("FI-FAIL-NO-RESULTITEM", "no ResultItem or Fail_Account on a FAIL answer", present)
 

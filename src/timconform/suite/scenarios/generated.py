@@ -18,6 +18,11 @@ from schemathesis.config._output import DEFAULT_KEYS_TO_SANITIZE
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from timconform.oracle.predict import OPEN_VIOLATIONS
+
+try:
+    BaseExceptionGroup  # novermin: guarded below
+except NameError:  # Python 3.10: Hypothesis depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 from timconform.oracle.recorder import CheckFailed
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES, one_way, round_trip, run_generated
@@ -101,7 +106,7 @@ def _check_schema(session: Session, case, body: dict, reply) -> None:
     case.body = body
     try:
         case.validate_response(reply.raw, checks=[response_schema_conformance])
-    except Exception as exc:  # noqa: BLE001 - schemathesis raises its own failure types (or a group of them)
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - schemathesis raises a FailureGroup
         session.recorder.failed(CheckFailed("FI-ENVELOPE-SHAPE", f"schemathesis response_schema_conformance: "
                                             f"{str(exc).strip().splitlines()[0][:300]}", exchange=reply.exchange))
 

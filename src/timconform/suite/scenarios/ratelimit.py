@@ -34,6 +34,7 @@ class Shot:
     started: float
     answered: float
     reply: Reply
+    body: Any = None
 
 
 def _embedded_emulator(session: Session) -> Any:
@@ -66,7 +67,7 @@ def burst(session: Session, operation: str, bodies: list[Any]) -> list[Shot]:
         for body in share:
             started = time.monotonic()
             reply = session.client.call(operation, body, retry_rate_limit=False)
-            shots.append(Shot(started, time.monotonic(), reply))
+            shots.append(Shot(started, time.monotonic(), reply, body))
         return shots
 
     with session.client.unpaced(), ThreadPoolExecutor(WORKERS) as pool:
@@ -131,3 +132,18 @@ def rate_limit_burst(session: Session) -> None:
         time.sleep(settle)  # later scenarios (and runs) start with an empty window
     judge(session, "FI-RATE-LIMIT-200", "friend_import", import_shots)
     judge(session, "SUPPORT-RATE-LIMIT-100", "account_check", check_shots)
+    refused_nothing_stored(session, to, import_shots)
+
+
+def refused_nothing_stored(session: Session, to: str, shots: list[Shot]) -> None:
+    """A call refused for the rate is a FAIL answer: nothing of it imported. One friend_check from ``to``'s side
+    tells for every refused sender whether it has ``to`` after all (BWithA)."""
+    codes = session.spec.rules["FI-RATE-LIMIT-200"].codes
+    refused = [s.body["From_Account"] for s in shots if not s.reply.ok and s.reply.error_code in codes]
+    if not refused:
+        return
+    relations = session.relations(to, refused)
+    stored = sorted(a for a in refused if relations.get(a) in ("CheckResult_Type_BWithA", "CheckResult_Type_BothWay"))
+    session.verify("FI-RATE-LIMIT-200", not stored,
+                   f"Expected none of the {len(refused)} friend_import calls refused for the rate to import its friend. "
+                   f"Received {len(stored)} stored, e.g. {stored[:3]}.")

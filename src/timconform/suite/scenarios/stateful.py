@@ -183,8 +183,9 @@ def round_trip_all_fields(session: Session) -> None:
     """One item carrying every field reads back field by field; RemarkTime is looked for under a plausible tag."""
     owner, to = session.accounts(2)
     remark_time = 1563867420
-    entry = item(to, Remark="备注 é remark", RemarkTime=remark_time, GroupName=["好友", "Work", "Famille é"],
-                 AddSource="AddSource_Type_Android", AddWording="你好, I'm é", AddTime=remark_time + 60)
+    # Leading and trailing spaces too: a target that trims stored text breaks the round trip.
+    entry = item(to, Remark="  备注 é remark ", RemarkTime=remark_time, GroupName=["好友", "Work", "Famille é"],
+                 AddSource="AddSource_Type_Android", AddWording=" 你好, I'm é  ", AddTime=remark_time + 60)
     if session.custom_tags:
         entry["CustomItem"] = [{"Tag": tag, "Value": f"值 {n} é"} for n, tag in enumerate(session.custom_tags)]
     reply = session.friend_import(owner, [entry])
