@@ -203,6 +203,8 @@ def _finish(result: tuple, now: int | float) -> dict:
 
 
 def _check_args(usersig: object, sdkappid: object, identifier: object) -> None:
+    if isinstance(usersig, str) and _is_int(sdkappid) and isinstance(identifier, str):
+        return  # the common case, without formatting the three messages below
     _require(isinstance(usersig, str), "usersig", f"<{type(usersig).__name__}>", "str")
     _require(_is_int(sdkappid), "sdkappid", repr(sdkappid), "int")
     _require(isinstance(identifier, str), "identifier", repr(identifier), "str")

@@ -18,10 +18,15 @@ SNS_OPERATIONS = frozenset({"friend_import", "friend_check", "friend_get_list", 
 class Envelopes:
     def __init__(self, spec: Spec) -> None:
         self._spec = spec
+        self._infos: dict[tuple[int, str], str] = {}  # the catalogue does not change: one lookup per (code, op)
 
     def info(self, code: int, operation: str) -> str:
-        entry = self._spec.codes.get(code)
-        return entry.info(operation) if entry is not None else f"Error {code}"
+        key = (code, operation)
+        text = self._infos.get(key)
+        if text is None:
+            entry = self._spec.codes.get(code)
+            text = self._infos[key] = entry.info(operation) if entry is not None else f"Error {code}"
+        return text
 
     def ok(self, operation: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
         body = dict(payload or {})
@@ -50,8 +55,21 @@ class Envelopes:
         return payload
 
 
+# What json.dumps(body, ensure_ascii=False, separators=(",", ":")) does, without building a JSONEncoder per call:
+# JSONEncoder.encode runs the C encoder with a fresh circular-reference memo and these settings.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+
+
+def _encode(body: dict[str, Any]) -> str:
+    if _C_ENCODER is None:
+        return _ENCODER.encode(body)
+    encoder = _C_ENCODER({}, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return "".join(encoder(body, 0))
+
+
 def dumps(body: dict[str, Any]) -> bytes:
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    text = _encode(body)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:

@@ -12,12 +12,14 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import parse_qsl
 
-from timconform.emulator.behaviour import Behaviour, outcome_code
+from timconform.emulator.behaviour import SEMANTIC_SWITCHES, Behaviour, outcome_code
 from timconform.emulator.errors import ApiError
 from timconform.spec import Spec
 from timconform.usersig import Reason
 
 QUERY_PARAMS = ("sdkappid", "identifier", "usersig", "random", "contenttype")
+_KNOWN_PARAMS = frozenset(QUERY_PARAMS)
+_UNKNOWN_QUERY_PARAM = SEMANTIC_SWITCHES["unknown_query_param"]
 UINT32_MAX = 4294967295
 RANDOM_MEMORY = 65536
 # FI-DEEP-NESTING: deeper bodies are refused whatever the parser's stack allows, so the answer does not
@@ -86,7 +88,7 @@ class Query:
 
 def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
     try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        pairs = _query_pairs(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(codes.query_missing, "The query string is not UTF-8") from None
     params: dict[str, str] = {}
@@ -97,7 +99,7 @@ def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
             if behaviour.repeated_query_param == "first-wins":
                 continue
         params[name] = value
-    if behaviour.unknown_query_param != "ignored" and set(params) - set(QUERY_PARAMS):
+    if behaviour.outcomes[_UNKNOWN_QUERY_PARAM] != "ignored" and not params.keys() <= _KNOWN_PARAMS:
         raise ApiError(codes.unknown_param, "Unknown query parameter")
     if "sdkappid" not in params:
         raise ApiError(codes.sdkappid_missing, "The REST call must carry sdkappid")
@@ -119,6 +121,16 @@ def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
             raise ApiError(codes.random_range, "random must be an integer from 0 to 4294967295")
     return Query(sdkappid, params["identifier"], params.get("usersig", ""),
                  random if random is not None else params["random"])
+
+
+def _query_pairs(text: str) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True)``, without its per-field unquoting when nothing is quoted.
+
+    With no "%" and no "+" in the text, unquoting returns every name and value unchanged, so splitting on
+    "&" and the first "=" gives the same pairs (the hot path: UserSigs use Tencent's *-_ alphabet)."""
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False)
+    return [(name, value) for name, _, value in (field.partition("=") for field in text.split("&") if field)]
 
 
 def _uint(text: str) -> int | None:
@@ -147,21 +159,56 @@ class RandomMemory:
 
 def decode_body(raw: bytes, codes: GatewayCodes) -> Any:
     """The JSON body, or the code for its class of malformation."""
-    if not raw.strip():
+    if not raw or raw.isspace():  # the same test as ``not raw.strip()``, without copying the body
         raise ApiError(codes.empty_body, "The request body is empty; send {} at least")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(codes.non_utf8, "The request body is not UTF-8") from None
     try:
-        body = json.loads(text, parse_constant=_not_json)
+        body = _loads(text)
     except RecursionError:
         raise ApiError(codes.deep_nesting, "The request body is nested too deeply") from None
     except ValueError:
         raise ApiError(codes.json_parse, "HTTP request JSON parse error") from None
-    if _deeper_than(body, MAX_JSON_DEPTH):
+    if _too_deep(raw, body, MAX_JSON_DEPTH):
         raise ApiError(codes.deep_nesting, "The request body is nested too deeply")
     return body
+
+
+def _too_deep(raw: bytes, body: Any, limit: int) -> bool:
+    """``_deeper_than(body, limit)``, read from the bytes of the (valid) JSON text where that is cheaper."""
+    # Nesting is at most the number of "{" and "[" in the text: below the limit there is nothing to count.
+    if raw.count(b"{") + raw.count(b"[") <= limit:
+        return False
+    depth = _text_depth(raw, limit)
+    return _deeper_than(body, limit) if depth is None else depth > limit
+
+
+_STRUCTURE = bytes(range(256)).translate(None, b'{}[]"\\')  # every byte but brackets, quotes, backslashes
+_TO_PARENS = bytes.maketrans(b"{[}]", b"(())")
+
+
+def _text_depth(raw: bytes, limit: int) -> int | None:
+    """How deep the containers of a valid JSON text nest (at most limit + 1), or None where this reading cannot
+    tell: a backslash (an escaped quote) or a bracket inside a string.
+
+    Without backslashes every quote delimits a string. Removing adjacent quote pairs from the text's brackets
+    and quotes removes every string exactly when no string holds a bracket (left to right, each string's
+    closing quote is the next quote); what is left is the structure, and each pass that removes every
+    innermost "()" pair peels one level."""
+    shape = raw.translate(None, _STRUCTURE)
+    if b"\\" in shape:
+        return None
+    shape = shape.replace(b'""', b"")
+    if b'"' in shape:
+        return None
+    shape = shape.translate(_TO_PARENS)
+    depth = 0
+    while shape and depth <= limit:
+        shape = shape.replace(b"()", b"")
+        depth += 1
+    return depth
 
 
 def _not_json(name: str) -> Any:
@@ -169,14 +216,35 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+# json.loads(text, parse_constant=_not_json) builds this decoder on every call; one instance does the same work.
+_DECODER = json.JSONDecoder(parse_constant=_not_json)
+_JSON_SPACE = " \t\n\r"  # json.decoder.WHITESPACE
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text, parse_constant=_not_json)``: one JSON value, JSON whitespace around it, nothing else.
+
+    Every refusal is a ValueError, as there (RecursionError passes through, as there)."""
+    if text.startswith("\ufeff"):
+        raise ValueError("Unexpected UTF-8 BOM")
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = _DECODER.scan_once(text, start)
+    except StopIteration:
+        raise ValueError("Expecting value") from None
+    if end != len(text) and len(text.rstrip(_JSON_SPACE)) != end:
+        raise ValueError("Extra data")
+    return value
+
+
 def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests containers more than ``limit`` deep (iteratively: no stack to exhaust)."""
-    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
-    while stack:
-        node, depth = stack.pop()
+    """Whether ``value`` nests containers more than ``limit`` deep (level by level: no stack to exhaust)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        for child in (node.values() if isinstance(node, dict) else node):
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+        depth += 1
     return False

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from timconform.emulator.behaviour import Behaviour
+from timconform.emulator.behaviour import SEMANTIC_SWITCHES, Behaviour
 from timconform.emulator.errors import ApiError
 
 OK = 0
@@ -29,6 +29,14 @@ RELATION_BOTH = "CheckResult_Type_BothWay"
 RELATION_A_WITH_B = "CheckResult_Type_AWithB"
 RELATION_B_WITH_A = "CheckResult_Type_BWithA"
 RELATION_NONE = "CheckResult_Type_NoRelation"
+
+# The rule ids behind the behaviour switches friend_import reads (Behaviour.<switch> is outcomes[rule id]);
+# read straight from the outcomes once per call rather than through Behaviour.__getattr__ once per item.
+_UNKNOWN_FROM = SEMANTIC_SWITCHES["unknown_from_account"]
+_UNKNOWN_TO = SEMANTIC_SWITCHES["unknown_to_account"]
+_SELF_IMPORT = SEMANTIC_SWITCHES["self_import"]
+_DUPLICATE = SEMANTIC_SWITCHES["duplicate_to_account"]
+_EXISTING = SEMANTIC_SWITCHES["existing_friend"]
 
 
 class Friend:
@@ -169,79 +177,108 @@ class Model:
 
     def friend_import(self, app: App, from_account: str, items: Sequence[ImportItem]) -> list[int]:
         """Per-item codes in request order; the whole batch is judged before anything is written."""
-        behaviour = self.behaviour
         if from_account not in app.accounts:
-            if behaviour.unknown_from_account == "request-30003":
+            if self.behaviour.outcomes[_UNKNOWN_FROM] == "request-30003":
                 raise ApiError(ACCOUNT_MISSING, "Err_Sns_Invalid_Account")
             return [item.code or ACCOUNT_MISSING for item in items]
         self._refuse_whole_batch(app, from_account, items)
         with self._write_lock:
             codes, writes = self._plan_import(app, from_account, items)
             table = app.friends.setdefault(sys.intern(from_account), {})
+            intern = sys.intern
             for to_account, friend in writes:
                 old = table.get(to_account)
-                if old is not None:
-                    _count_lists(app, from_account, old.groups, -1)
-                table[sys.intern(to_account)] = friend
-                _count_lists(app, from_account, friend.groups, +1)
+                if old is None:
+                    table[intern(to_account)] = friend  # one copy of each UserID, shared with app.accounts
+                else:
+                    if old.groups:
+                        _count_lists(app, from_account, old.groups, -1)
+                    table[to_account] = friend  # an existing key keeps its (interned) string
+                if friend.groups:
+                    _count_lists(app, from_account, friend.groups, +1)
             return codes
 
     def _refuse_whole_batch(self, app: App, from_account: str, items: Sequence[ImportItem]) -> None:
         """The open questions whose chosen outcome refuses the whole request."""
-        behaviour = self.behaviour
+        outcomes = self.behaviour.outcomes
+        unknown_to = outcomes[_UNKNOWN_TO] == "request-30003"
+        self_import = outcomes[_SELF_IMPORT] == "request-30001"
+        duplicate = outcomes[_DUPLICATE] == "request-30001"
+        if not (unknown_to or self_import or duplicate):
+            return
         valid = [item.to_account for item in items if item.code == OK]
-        if behaviour.unknown_to_account == "request-30003" and any(a not in app.accounts for a in valid):
+        if unknown_to and any(a not in app.accounts for a in valid):
             raise ApiError(ACCOUNT_MISSING)
-        if behaviour.self_import == "request-30001" and from_account in valid:
+        if self_import and from_account in valid:
             raise ApiError(PARAM_ERROR, "Err_SNS_FriendImport_Add_Self")
-        if behaviour.duplicate_to_account == "request-30001" and len(set(valid)) < len(valid):
+        if duplicate and len(set(valid)) < len(valid):
             raise ApiError(PARAM_ERROR, "Err_SNS_FriendImport_Duplicate_To_Account")
 
     def _plan_import(self, app: App, from_account: str, items: Sequence[ImportItem]):
+        """(codes, writes): each item judged in order against the table and the items before it.
+
+        An item is written unless a field was invalid, To_Account is unknown, it is the user themselves
+        (per-item outcome), a duplicate or an existing friend whose outcome does not write, or it would take
+        the user past the friend limit or the friend-list limit."""
+        outcomes = self.behaviour.outcomes
+        self_per_item = outcomes[_SELF_IMPORT] == "per-item-30001"
+        duplicate = outcomes[_DUPLICATE]
+        existing_friend = outcomes[_EXISTING]
+        most_friends = self.limits.friends_per_user
+        most_lists = self.limits.friend_lists_per_user
+        accounts = app.accounts
         table = app.friends.get(from_account, {})
         lists = dict(app.lists.get(from_account, {}))
         friend_count = len(table)
         planned: dict[str, Friend] = {}
         codes: list[int] = []
+        append = codes.append
         for item in items:
-            code, write = self._judge(app, from_account, item, table, planned)
-            if write:
-                existing = planned.get(item.to_account) or table.get(item.to_account)
-                if existing is None and friend_count >= self.limits.friends_per_user:
-                    code, write = FRIEND_LIMIT, False
-                elif not _lists_fit(lists, existing, item.friend, self.limits.friend_lists_per_user):
-                    code, write = LIST_LIMIT, False
-            if write:
-                if existing is None:
-                    friend_count += 1
-                else:
-                    _adjust(lists, existing.groups, -1)
-                _adjust(lists, item.friend.groups, +1)
-                planned[item.to_account] = item.friend
-            codes.append(code)
+            if item.code != OK:
+                append(item.code)
+                continue
+            to_account = item.to_account
+            if to_account not in accounts:
+                append(ACCOUNT_MISSING)
+                continue
+            if self_per_item and to_account == from_account:
+                append(PARAM_ERROR)
+                continue
+            if to_account in planned:
+                if duplicate == "later-duplicate-30001":
+                    append(PARAM_ERROR)
+                    continue
+                if duplicate == "first-wins":
+                    append(OK)
+                    continue
+            elif to_account in table:
+                if existing_friend == "per-item-30001":
+                    append(PARAM_ERROR)
+                    continue
+                if existing_friend == "keep":
+                    append(OK)
+                    continue
+            existing = planned.get(to_account) or table.get(to_account)
+            friend = item.friend
+            if existing is None and friend_count >= most_friends:
+                append(FRIEND_LIMIT)
+                continue
+            if friend.groups or (existing is not None and existing.groups):
+                fits = _lists_fit(lists, existing, friend, most_lists)
+            else:  # what _lists_fit computes when neither the old nor the new entry is in a list
+                fits = len(lists) <= most_lists
+            if not fits:
+                append(LIST_LIMIT)
+                continue
+            if existing is None:
+                friend_count += 1
+            elif existing.groups:
+                _adjust(lists, existing.groups, -1)
+            if friend.groups:
+                _adjust(lists, friend.groups, +1)
+            planned[to_account] = friend
+            append(OK)
         return codes, list(planned.items())
-
-    def _judge(self, app: App, from_account: str, item: ImportItem, table: dict, planned: dict) -> tuple[int, bool]:
-        """(code, whether to write) for one item before the limits are counted."""
-        behaviour = self.behaviour
-        if item.code != OK:
-            return item.code, False
-        to_account = item.to_account
-        if to_account not in app.accounts:
-            return ACCOUNT_MISSING, False
-        if to_account == from_account and behaviour.self_import == "per-item-30001":
-            return PARAM_ERROR, False
-        if to_account in planned:
-            if behaviour.duplicate_to_account == "later-duplicate-30001":
-                return PARAM_ERROR, False
-            if behaviour.duplicate_to_account == "first-wins":
-                return OK, False
-        if to_account in table and to_account not in planned:
-            if behaviour.existing_friend == "per-item-30001":
-                return PARAM_ERROR, False
-            if behaviour.existing_friend == "keep":
-                return OK, False
-        return OK, True
 
     # -- friend reads and deletes ---------------------------------------------------------------
 

@@ -22,6 +22,8 @@ UINT32_MAX = 4294967295
 def utf8_len(text: str) -> int:
     """Length in UTF-8 bytes. A string with a lone surrogate (JSON "\\ud800") has no UTF-8 form: it counts as
     longer than any limit, so it fails its item with the limit's code instead of crashing the handler."""
+    if text.isascii():  # O(1) in CPython: an ASCII string is as long in bytes as in characters
+        return len(text)
     try:
         return len(text.encode("utf-8"))
     except UnicodeEncodeError:
@@ -77,11 +79,14 @@ class ImportValidator:
         if len(entries) > self.batch_items:
             raise ApiError(self.code_oversize, "Err_SNS_FriendImport_Item_Num_Exceed_Threshold")
         items = []
+        append, item = items.append, self._item  # looked up once per request (a test may replace _item)
         for entry in entries:
             if not isinstance(entry, dict):
                 raise ApiError(self.code_types, "Err_SNS_FriendImport_Item_Not_Object")
-            to_account = self._account(entry, "To_Account")
-            items.append(self._item(to_account, entry, custom_tags))
+            to_account = entry.get("To_Account")
+            if to_account.__class__ is not str:  # missing or not a string: _account answers with the code
+                to_account = self._account(entry, "To_Account")
+            append(item(to_account, entry, custom_tags))
         return from_account, items
 
     def _account(self, container: dict, key: str) -> str:
@@ -95,16 +100,18 @@ class ImportValidator:
     def _item(self, to_account: str, entry: dict, custom_tags: frozenset[str]) -> ImportItem:
         code = self._item_code(to_account, entry, custom_tags)
         if code != OK:
-            return ImportItem(to_account=to_account, friend=None, code=code)
+            return ImportItem(to_account, None, code)
+        get = entry.get
         # A friend is in a list or not: a name repeated inside one GroupName is one membership.
-        groups = tuple(dict.fromkeys(entry.get("GroupName") or ()))
-        custom = entry.get("CustomItem") or ()
+        groups = get("GroupName")
+        custom = get("CustomItem")
         friend = Friend(
-            add_source=entry["AddSource"], add_time=entry.get("AddTime"), remark=entry.get("Remark"),
-            remark_time=entry.get("RemarkTime"), groups=tuple(groups), add_wording=entry.get("AddWording"),
-            custom=tuple((c["Tag"], self._stored_value(c["Value"])) for c in custom if c["Tag"] in custom_tags),
+            entry["AddSource"], get("AddTime"), get("Remark"), get("RemarkTime"),
+            tuple(dict.fromkeys(groups)) if groups else (), get("AddWording"),
+            tuple((c["Tag"], self._stored_value(c["Value"])) for c in custom if c["Tag"] in custom_tags)
+            if custom else (),
         )
-        return ImportItem(to_account=to_account, friend=friend)
+        return ImportItem(to_account, friend)
 
     def _stored_value(self, value: str | int) -> str | int:
         if isinstance(value, int) and self.behaviour.custom_value_integer == "stringified":
@@ -114,25 +121,30 @@ class ImportValidator:
     def _item_code(self, to_account: str, entry: dict, custom_tags: frozenset[str]) -> int:
         if not to_account or utf8_len(to_account) > self.user_id_bytes:
             return self.code_user_id
-        source = entry.get("AddSource")
+        get = entry.get
+        source = get("AddSource")
         if source is None:
             return self.code_required
         if not isinstance(source, str) or not self.add_source.fullmatch(source):
             return self.code_source
-        remark = entry.get("Remark")
+        remark = get("Remark")
         if remark is not None and (not isinstance(remark, str) or utf8_len(remark) > self.remark_bytes):
             return self.code_remark if isinstance(remark, str) else self.code_types
-        wording = entry.get("AddWording")
+        wording = get("AddWording")
         if wording is not None and (not isinstance(wording, str) or utf8_len(wording) > self.add_wording_bytes):
             return self.code_wording if isinstance(wording, str) else self.code_types
         for key in ("RemarkTime", "AddTime"):
-            code = self._time_code(entry.get(key))
-            if code != OK:
-                return code
-        code = self._groups_code(entry.get("GroupName"))
+            value = get(key)
+            # Absent, or a plain integer in range: what _time_code passes without looking further.
+            if value is not None and not (value.__class__ is int and 0 <= value <= UINT32_MAX):
+                code = self._time_code(value)
+                if code != OK:
+                    return code
+        code = self._groups_code(get("GroupName"))
         if code != OK:
             return code
-        return self._custom_code(entry.get("CustomItem"), custom_tags)
+        custom = get("CustomItem")
+        return OK if custom is None else self._custom_code(custom, custom_tags)
 
     def _time_code(self, value: Any) -> int:
         if value is None:

@@ -1,0 +1,251 @@
+"""Generated cases per second: the suite's standard profile against schemathesis on the same emulator.
+
+    python bench/suite_throughput.py [--examples 60] [--rounds 3] [--seed 1]
+
+What is compared, case for case (a "case" is one generated friend_import request):
+
+- suite, in-process: the standard profile's generated scenario (`generated-batches`, the only generated
+  scenario; 60 examples per generated scenario in the standard profile, shrinking on) against the embedded
+  emulator, in-process through the ASGI bridge, no rate limit on either side (the embedded emulator has
+  none and the client paces only remote targets). Per case it generates a body from openapi.yaml with
+  schemathesis's strategy plus invalid items from Hypothesis, imports fresh accounts (multiaccount_import),
+  sends the friend_import, runs every response check of timconform.oracle.response, schemathesis's own
+  response_schema_conformance, a prediction per item, a read-back (friend_get_list) and a one-way check
+  (friend_check).
+- suite, loopback: the same, against `timconform emulator --rate-limit off` over 127.0.0.1 (client unpaced:
+  qps=None), so the transport is the same as schemathesis's.
+- schemathesis: `schemathesis run openapi.yaml --url http://127.0.0.1:PORT --include-operation-id friend_import
+  --phases fuzzing --mode positive -n 60 --workers 1 --seed S` with a config file that fixes the query
+  parameters to valid credentials (sdkappid, identifier, usersig, contenttype; random is generated), on the same
+  served emulator. Its default check set (all 14 checks) runs on every case; the counts come from its NDJSON report.
+
+Each runner is run once with 8 examples before the rounds (discarded), and the rounds alternate the order.
+Time is the generation-and-checking phase: for the suite the scenario function (it includes loading
+openapi.yaml into schemathesis's strategy); for schemathesis its own fuzzing-phase time from the report (its
+process start and schema loading are excluded, and shown apart as wall time).
+
+A fourth, informational row times the suite's generation alone: the same scenario, strategy and Hypothesis
+settings with a test body that does nothing (no HTTP call, no check).
+
+Checks per case are counted as they are recorded: for the suite, every verdict (pass or fail) the recorder
+gets during the scenario, plus recorded outcomes, divided by the cases; for schemathesis, every check
+result its report lists for a case (a check that does not apply to a positive case is still listed as a
+success there, so its count is generous).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
+
+
+class CountingRecorder:
+    """Wraps the run's Recorder and counts what is recorded (verdicts and outcomes)."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.verdicts = 0
+        self.failures = 0
+        self.outcomes = 0
+
+    def passed(self, rule_id: str) -> None:
+        self.verdicts += 1
+        self._inner.passed(rule_id)
+
+    def failed(self, failure) -> None:
+        self.verdicts += 1
+        self.failures += 1
+        self._inner.failed(failure)
+
+    def outcome(self, rule_id: str, outcome_id: str) -> None:
+        self.outcomes += 1
+        self._inner.outcome(rule_id, outcome_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
+    """One run of the generated scenario with the standard profile; in-process when base_url is None."""
+    from timconform import spec as spec_module
+    from timconform.oracle.recorder import Recorder
+    from timconform.report.redact import Redactor
+    from timconform.suite.profiles import PROFILES
+    from timconform.suite.scenarios.generated import generated_batches
+    from timconform.suite.session import Session
+    from timconform.target import Client, Credentials, Target, resolve
+
+    spec = spec_module.load()
+    profile = PROFILES["standard"]
+    if examples != profile.examples:
+        profile = type(profile)(**{**profile.__dict__, "examples": examples})
+    env = {"TIMCONFORM_SDKAPPID": str(c.SDKAPPID), "TIMCONFORM_IDENTIFIER": c.ADMIN,
+           "TIMCONFORM_SECRET_KEY": c.DEMO_SECRET_KEY}
+    if base_url is None:
+        target, creds = resolve("emulator", spec, env)
+    else:
+        target, creds = Target("url", base_url, base_url), Credentials(c.SDKAPPID, c.ADMIN, c.DEMO_SECRET_KEY)
+    recorder = CountingRecorder(Recorder(spec))
+    client = Client(target, creds, spec, Redactor(creds.secret_key), qps=None)
+    session = Session(spec, client, recorder, profile, seed)
+    cases = 0
+    send_import = session.send_import
+
+    def counted(body, **call):
+        nonlocal cases
+        cases += 1
+        return send_import(body, **call)
+
+    session.send_import = counted
+    started = time.perf_counter()
+    try:
+        generated_batches(session)
+    finally:
+        elapsed = time.perf_counter() - started
+        client.close()
+    return {"cases": cases, "seconds": elapsed, "cases_per_s": cases / elapsed, "calls": client.calls,
+            "verdicts": recorder.verdicts, "failures": recorder.failures, "outcomes": recorder.outcomes,
+            "checks_per_case": (recorder.verdicts + recorder.outcomes) / max(cases, 1)}
+
+
+def generation_only(examples: int, seed: int) -> dict:
+    """The suite's generated scenario with a test body that does nothing: what generating the cases costs it."""
+    from timconform import spec as spec_module
+    from timconform.oracle.recorder import Recorder
+    from timconform.report.redact import Redactor
+    from timconform.suite.profiles import PROFILES
+    from timconform.suite.scenarios.common import run_generated
+    from timconform.suite.scenarios.generated import _strategy
+    from timconform.suite.session import Session
+    from timconform.target import Client, resolve
+
+    spec = spec_module.load()
+    profile = PROFILES["standard"]
+    if examples != profile.examples:
+        profile = type(profile)(**{**profile.__dict__, "examples": examples})
+    env = {"TIMCONFORM_SDKAPPID": str(c.SDKAPPID), "TIMCONFORM_IDENTIFIER": c.ADMIN,
+           "TIMCONFORM_SECRET_KEY": c.DEMO_SECRET_KEY}
+    target, creds = resolve("emulator", spec, env)
+    client = Client(target, creds, spec, Redactor(creds.secret_key), qps=None)
+    session = Session(spec, client, Recorder(spec), profile, seed)
+    cases = 0
+
+    def nothing(session, value) -> None:
+        nonlocal cases
+        cases += 1
+
+    started = time.perf_counter()
+    try:
+        run_generated(session, _strategy(session), nothing)
+    finally:
+        elapsed = time.perf_counter() - started
+        client.close()
+    return {"cases": cases, "seconds": elapsed, "cases_per_s": cases / elapsed, "calls": 0, "verdicts": 0,
+            "failures": 0, "outcomes": 0, "checks_per_case": 0.0}
+
+
+def schemathesis_run(examples: int, seed: int, base_url: str, sig: str, workdir: Path) -> dict:
+    config = workdir / "schemathesis.toml"
+    config.write_text("[parameters]\n" f'"query.sdkappid" = {c.SDKAPPID}\n' f'"query.identifier" = "{c.ADMIN}"\n'
+                      f'"query.usersig" = "{sig}"\n' '"query.contenttype" = "json"\n')
+    reports = workdir / f"st-{time.monotonic_ns()}"
+    st = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
+    argv = [st, "--config-file", str(config), "run", str(c.ROOT / "openapi.yaml"), "--url", base_url,
+            "--include-operation-id", "friend_import", "--phases", "fuzzing", "--mode", "positive",
+            "-n", str(examples), "--workers", "1", "--seed", str(seed), "--report", "ndjson",
+            "--report-dir", str(reports)]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=workdir)
+    wall = time.perf_counter() - started
+    files = glob.glob(str(reports / "*.ndjson"))
+    if not files:
+        raise SystemExit(f"schemathesis wrote no report: {proc.stdout[-800:]}")
+    cases = checks = failures = 0
+    phase_seconds = 0.0
+    with open(files[0], encoding="utf-8") as handle:
+        for line in handle:
+            event = json.loads(line)
+            finished = event.get("ScenarioFinished")
+            if finished is None:
+                continue
+            phase_seconds += finished["elapsed_time"]
+            recorder = finished["recorder"]
+            cases += len(recorder["cases"])
+            for results in recorder["checks"].values():
+                checks += len(results)
+                failures += sum(1 for r in results if r.get("status") != "success")
+    return {"cases": cases, "seconds": phase_seconds, "wall_seconds": wall, "cases_per_s": cases / phase_seconds,
+            "checks_per_case": checks / max(cases, 1), "failures": failures, "calls": cases, "exit": proc.returncode,
+            "command": " ".join(argv).replace(sig, "<usersig>")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    c.print_machine()
+    sig = c.usersig()
+    results: dict[str, list[dict]] = {"suite in-process": [], "suite loopback": [], "schemathesis loopback": [],
+                                      "suite generation only (no test body)": []}
+    with tempfile.TemporaryDirectory(prefix="timconform-bench-") as tmp:
+        workdir = Path(tmp)
+        port = c.free_port()
+        argv = [c._timconform(), "emulator", "--port", str(port), "--rate-limit", "off", "--log-level", "warning"]
+        with c.server(argv, port, log=workdir / "emulator.log"):
+            base_url = f"http://{c.LOOPBACK}:{port}"
+            # Warm-up, discarded: the first run in this process pays imports and first-use caches.
+            suite_run(8, 0, None)
+            suite_run(8, 0, base_url)
+            for round_no in range(1, args.rounds + 1):
+                seed = args.seed + round_no - 1
+                runs = [("suite in-process", lambda: suite_run(args.examples, seed, None)),
+                        ("suite loopback", lambda: suite_run(args.examples, seed, base_url)),
+                        ("schemathesis loopback", lambda: schemathesis_run(args.examples, seed, base_url, sig, workdir))]
+                if round_no % 2 == 0:
+                    runs.reverse()
+                runs.append(("suite generation only (no test body)", lambda: generation_only(args.examples, seed)))
+                for name, fn in runs:
+                    r = fn()
+                    results[name].append(r)
+                    print(f"  round {round_no} seed {seed}  {name:<22} {r['cases']:>4} cases in {r['seconds']:6.2f} s = "
+                          f"{r['cases_per_s']:6.1f} cases/s, {r['checks_per_case']:5.1f} checks/case, "
+                          f"{r['calls'] / max(r['cases'], 1):.1f} HTTP calls/case, {r['failures']} failed checks",
+                          flush=True)
+    print()
+    print("| runner | cases (per run) | median cases/s | checks per case | HTTP calls per case | failed checks |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    med = {}
+    for name, runs in results.items():
+        med[name] = statistics.median(r["cases_per_s"] for r in runs)
+        print(f"| {name} | {runs[0]['cases']} | {med[name]:.1f} | "
+              f"{statistics.mean(r['checks_per_case'] for r in runs):.1f} | "
+              f"{statistics.mean(r['calls'] / max(r['cases'], 1) for r in runs):.1f} | "
+              f"{sum(r['failures'] for r in runs)} |")
+    st = med["schemathesis loopback"]
+    print(f"\nsuite in-process / schemathesis: {med['suite in-process'] / st:.2f}x; "
+          f"suite loopback / schemathesis: {med['suite loopback'] / st:.2f}x (median cases/s)")
+    print("schemathesis command: " + results["schemathesis loopback"][0]["command"])
+    out = c.BENCH / ".work" / "suite_throughput.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"machine": c.machine(), "results": results}, indent=1))
+    print(f"raw results: {out}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
