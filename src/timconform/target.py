@@ -30,6 +30,7 @@ from timconform.transport import AsgiBridge
 
 ENV_TARGET, ENV_SDKAPPID, ENV_IDENTIFIER = "TIMCONFORM_TARGET", "TIMCONFORM_SDKAPPID", "TIMCONFORM_IDENTIFIER"
 ENV_SECRET_KEY, ENV_CUSTOM_TAGS = "TIMCONFORM_SECRET_KEY", "TIMCONFORM_CUSTOM_TAGS"
+EMBEDDED_CUSTOM_TAGS = ("Tag_SNS_Custom_Demo", "Tag_SNS_Custom_Level")
 DEFAULT_QPS = 100.0  # remote targets; never above the documented 200 calls/s (rule FI-RATE-LIMIT-200)
 RETRY_STATUSES = frozenset({502, 503, 504})
 RETRY_DELAYS = (0.2, 0.5, 1.0)
@@ -64,6 +65,7 @@ class Target:
     base_url: str
     transport: httpx.BaseTransport | None = None
     emulator: Any = None  # the embedded emulator, for the few controls the suite needs (rate-limit burst)
+    custom_tags: tuple[str, ...] | None = None  # known when the suite configured the target itself
 
     @property
     def remote(self) -> bool:
@@ -115,9 +117,11 @@ def _embedded(env: Mapping[str, str]) -> tuple[Target, Credentials]:
     from timconform.emulator import DEMO_ADMIN, DEMO_SDKAPPID, DEMO_SECRET_KEY, Emulator, EmulatorConfig
 
     creds = credentials_from_env(env, defaults=Credentials(DEMO_SDKAPPID, DEMO_ADMIN, DEMO_SECRET_KEY))
+    # The suite configures this emulator itself, so it knows its custom tags: demo ones unless the user names some.
+    tags = custom_tags_from_env(env) or EMBEDDED_CUSTOM_TAGS
     emulator = Emulator(EmulatorConfig(sdkappid=creds.sdkappid, admins=(creds.identifier,), secret_key=creds.secret_key,
-                                       custom_tags=custom_tags_from_env(env), rate_limit=None))
-    return Target("emulator", "emulator", "http://emulator", AsgiBridge(emulator), emulator), creds
+                                       custom_tags=tags, rate_limit=None))
+    return Target("emulator", "emulator", "http://emulator", AsgiBridge(emulator), emulator, tags), creds
 
 
 class Pacer:

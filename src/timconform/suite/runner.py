@@ -78,7 +78,8 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
     recorder = Recorder(spec, selected=selected, strict=config.strict, scope=scope)
     client = Client(target, creds, spec, redactor, qps=config.rate_limit or DEFAULT_QPS,
                     budget=config.budget or profile.budget, verify=config.ca_bundle or True)
-    session = Session(spec, client, recorder, profile, seed, custom_tags=custom_tags_from_env(config.env))
+    tags = target.custom_tags if target.custom_tags is not None else custom_tags_from_env(config.env)
+    session = Session(spec, client, recorder, profile, seed, custom_tags=tags)
     started = time.time()
     scenarios = _scenarios(profile.name, selected)
     progress = progress_factory(len(scenarios)) if progress_factory else None
