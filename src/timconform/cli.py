@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,7 +72,7 @@ def build_parser() -> _Parser:
 
     run = commands.add_parser("run", help="certify a target against the rule catalogue")
     run.add_argument("--target", help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
-    run.add_argument("--sdkappid", type=_positive_int, help=f"overrides $TIMCONFORM_SDKAPPID")
+    run.add_argument("--sdkappid", type=_positive_int, help="overrides $TIMCONFORM_SDKAPPID")
     run.add_argument("--identifier", help="the admin account; overrides $TIMCONFORM_IDENTIFIER")
     run.add_argument("--profile", default="standard", choices=("quick", "standard", "full", "staging"))
     run.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
