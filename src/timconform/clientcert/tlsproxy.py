@@ -300,17 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         finally:
             connection.close()
-        try:
-            self.send_response(status, reason)
-            for name, value in answer_headers:
-                if name.lower() not in HOP_BY_HOP | {"content-length", "date", "server"}:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-        except OSError:
-            self.close_connection = True  # the client gave up (its timeout): nothing to answer
+        send_answer(self, status, answer_headers, payload, skip={"date", "server"}, reason=reason)
 
     do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward  # noqa: N815
 
@@ -321,17 +311,38 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _refuse(self, status: int, text: str) -> None:
-        data = (text + "\n").encode("utf-8")
-        self.close_connection = True
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            pass
+        send_plain(self, status, text)
+
+
+def send_answer(handler, status: int, headers, payload: bytes, *, skip=frozenset(), reason: str | None = None) -> None:
+    """Relay an upstream answer: its headers less hop-by-hop ones and ``skip``, with our own Content-Length."""
+    dropped = HOP_BY_HOP | {"content-length"} | set(skip)
+    try:
+        handler.send_response(status, reason)
+        for name, value in headers:
+            if name.lower() not in dropped:
+                handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(payload)
+    except OSError:
+        handler.close_connection = True  # the client gave up (its timeout): nothing to answer
+
+
+def send_plain(handler, status: int, text: str) -> None:
+    """A proxy's own refusal: plain text, and the connection closed."""
+    data = (text + "\n").encode("utf-8")
+    handler.close_connection = True
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/plain; charset=utf-8")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(data)
+    except OSError:
+        pass  # the client is gone: nobody reads the refusal
 
 
 def read_body(rfile, headers) -> tuple[bytes | None, tuple[int, str] | None]:

@@ -26,7 +26,7 @@ from timconform import __version__
 from timconform import spec as spec_module
 from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected
 from timconform.clientcert.recording import Journal, Recorded, SigJudge, redact_query, sig_hash
-from timconform.clientcert.tlsproxy import HOP_BY_HOP, read_body
+from timconform.clientcert.tlsproxy import HOP_BY_HOP, read_body, send_answer, send_plain
 from timconform.oracle import response as response_checks
 from timconform.oracle.recorder import Recorder
 from timconform.report.model import RunResult
@@ -218,17 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(502, "timconform proxy: the upstream did not answer")
             return
         payload = record.response_raw
-        try:
-            self.send_response(record.status or 502)
-            for name, value in record.response_headers.items():
-                if name not in HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-        except OSError:
-            self.close_connection = True
+        send_answer(self, record.status or 502, record.response_headers.items(), payload,
+                    skip={"content-encoding", "date", "server"})
 
     do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle  # noqa: N815
 
@@ -239,14 +230,4 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _plain(self, status: int, text: str) -> None:
-        data = (text + "\n").encode("utf-8")
-        self.close_connection = True
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:
-            pass
+        send_plain(self, status, text)
