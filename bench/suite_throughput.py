@@ -101,12 +101,14 @@ def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
     recorder = CountingRecorder(Recorder(spec))
     client = Client(target, creds, spec, Redactor(creds.secret_key), qps=None)
     session = Session(spec, client, recorder, profile, seed)
-    cases = 0
+    cases = items = body_bytes = 0
     send_import = session.send_import
 
     def counted(body, **call):
-        nonlocal cases
+        nonlocal cases, items, body_bytes
         cases += 1
+        items += len(body["AddFriendItem"])
+        body_bytes += len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
         return send_import(body, **call)
 
     session.send_import = counted
@@ -118,7 +120,8 @@ def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
         client.close()
     return {"cases": cases, "seconds": elapsed, "cases_per_s": cases / elapsed, "calls": client.calls,
             "verdicts": recorder.verdicts, "failures": recorder.failures, "outcomes": recorder.outcomes,
-            "checks_per_case": (recorder.verdicts + recorder.outcomes) / max(cases, 1)}
+            "checks_per_case": (recorder.verdicts + recorder.outcomes) / max(cases, 1),
+            "items": items, "body_bytes": body_bytes}
 
 
 def generation_only(examples: int, seed: int) -> dict:
@@ -154,7 +157,7 @@ def generation_only(examples: int, seed: int) -> dict:
         elapsed = time.perf_counter() - started
         client.close()
     return {"cases": cases, "seconds": elapsed, "cases_per_s": cases / elapsed, "calls": 0, "verdicts": 0,
-            "failures": 0, "outcomes": 0, "checks_per_case": 0.0}
+            "failures": 0, "outcomes": 0, "checks_per_case": 0.0, "items": 0, "body_bytes": 0}
 
 
 def schemathesis_run(examples: int, seed: int, base_url: str, sig: str, workdir: Path) -> dict:
@@ -173,7 +176,7 @@ def schemathesis_run(examples: int, seed: int, base_url: str, sig: str, workdir:
     files = glob.glob(str(reports / "*.ndjson"))
     if not files:
         raise SystemExit(f"schemathesis wrote no report: {proc.stdout[-800:]}")
-    cases = checks = failures = 0
+    cases = checks = failures = items = body_bytes = 0
     phase_seconds = 0.0
     with open(files[0], encoding="utf-8") as handle:
         for line in handle:
@@ -184,18 +187,23 @@ def schemathesis_run(examples: int, seed: int, base_url: str, sig: str, workdir:
             phase_seconds += finished["elapsed_time"]
             recorder = finished["recorder"]
             cases += len(recorder["cases"])
+            for node in recorder["cases"].values():
+                body = node["value"].get("body")
+                items += len(body.get("AddFriendItem", ())) if isinstance(body, dict) else 0
+                body_bytes += len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
             for results in recorder["checks"].values():
                 checks += len(results)
                 failures += sum(1 for r in results if r.get("status") != "success")
     return {"cases": cases, "seconds": phase_seconds, "wall_seconds": wall, "cases_per_s": cases / phase_seconds,
             "checks_per_case": checks / max(cases, 1), "failures": failures, "calls": cases, "exit": proc.returncode,
+            "items": items, "body_bytes": body_bytes,
             "command": " ".join(argv).replace(sig, "<usersig>")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     c.print_machine()
@@ -222,24 +230,30 @@ def main() -> None:
                 for name, fn in runs:
                     r = fn()
                     results[name].append(r)
+                    n = max(r["cases"], 1)
                     print(f"  round {round_no} seed {seed}  {name:<22} {r['cases']:>4} cases in {r['seconds']:6.2f} s = "
-                          f"{r['cases_per_s']:6.1f} cases/s, {r['checks_per_case']:5.1f} checks/case, "
-                          f"{r['calls'] / max(r['cases'], 1):.1f} HTTP calls/case, {r['failures']} failed checks",
-                          flush=True)
+                          f"{r['cases_per_s']:6.1f} cases/s, {r['items'] / n:4.1f} items and {r['body_bytes'] / n:5.0f} "
+                          f"bytes/case, {r['checks_per_case']:5.1f} checks/case, {r['calls'] / n:.1f} HTTP calls/case, "
+                          f"{r['failures']} failed checks", flush=True)
     print()
-    print("| runner | cases (per run) | median cases/s | checks per case | HTTP calls per case | failed checks |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    med = {}
+    print("| runner | cases (per run) | cases/s, all rounds pooled | median cases/s | items per case | body bytes per case "
+          "| checks per case | HTTP calls per case | failed checks |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    pooled, med = {}, {}
     for name, runs in results.items():
+        cases = sum(r["cases"] for r in runs)
+        pooled[name] = cases / sum(r["seconds"] for r in runs)
         med[name] = statistics.median(r["cases_per_s"] for r in runs)
-        print(f"| {name} | {runs[0]['cases']} | {med[name]:.1f} | "
-              f"{statistics.mean(r['checks_per_case'] for r in runs):.1f} | "
-              f"{statistics.mean(r['calls'] / max(r['cases'], 1) for r in runs):.1f} | "
-              f"{sum(r['failures'] for r in runs)} |")
-    st = med["schemathesis loopback"]
-    print(f"\nsuite in-process / schemathesis: {med['suite in-process'] / st:.2f}x; "
-          f"suite loopback / schemathesis: {med['suite loopback'] / st:.2f}x (median cases/s)")
-    print("schemathesis command: " + results["schemathesis loopback"][0]["command"])
+        print(f"| {name} | {runs[0]['cases']} | {pooled[name]:.1f} | {med[name]:.1f} | "
+              f"{sum(r['items'] for r in runs) / cases:.1f} | {sum(r['body_bytes'] for r in runs) / cases:.0f} | "
+              f"{sum(r['checks_per_case'] * r['cases'] for r in runs) / cases:.1f} | "
+              f"{sum(r['calls'] for r in runs) / cases:.1f} | {sum(r['failures'] for r in runs)} |")
+    st = "schemathesis loopback"
+    for name in ("suite in-process", "suite loopback"):
+        per_round = [a["cases_per_s"] / b["cases_per_s"] for a, b in zip(results[name], results[st])]
+        print(f"{name} / schemathesis: {pooled[name] / pooled[st]:.2f}x pooled, {med[name] / med[st]:.2f}x medians; "
+              f"per round (same seed) {min(per_round):.2f}x to {max(per_round):.2f}x")
+    print("schemathesis command: " + results[st][0]["command"])
     out = c.BENCH / ".work" / "suite_throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"machine": c.machine(), "results": results}, indent=1))

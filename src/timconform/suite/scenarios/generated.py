@@ -19,6 +19,7 @@ from schemathesis.config._output import DEFAULT_KEYS_TO_SANITIZE
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from timconform.oracle.predict import OPEN_VIOLATIONS
+from timconform.suite import drawing_schema
 
 try:
     BaseExceptionGroup  # novermin: guarded below
@@ -52,14 +53,16 @@ def _schemathesis_config():
 
 
 @functools.lru_cache(maxsize=4)
-def _operation(openapi_path: str):
-    """Loaded once per process: parsing openapi.yaml costs ~0.17 s, every run of the scenario used to pay it."""
-    return schemathesis.openapi.from_path(openapi_path, config=_schemathesis_config())["/v4/sns/friend_import"]["POST"]
+def _operation(openapi_path: str, custom_tags: tuple[str, ...]):
+    """Loaded once per process and tag set: parsing openapi.yaml costs ~0.17 s, every run used to pay it."""
+    path = drawing_schema.openapi_copy(openapi_path, custom_tags, MAX_ITEMS)
+    return schemathesis.openapi.from_path(path, config=_schemathesis_config())["/v4/sns/friend_import"]["POST"]
 
 
 def _strategy(session: Session):
     fixed = {"sdkappid": 1, "identifier": "admin", "usersig": "x", "random": 1, "contenttype": "json"}
-    return st.tuples(_operation(str(session.spec.openapi_path)).as_strategy(query=fixed), st.data())
+    operation = _operation(str(session.spec.openapi_path), tuple(session.custom_tags))
+    return st.tuples(operation.as_strategy(query=fixed), st.data())
 
 
 def _integral(value: Any) -> Any:
@@ -73,22 +76,21 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def _sanitise(session: Session, body: dict[str, Any], draw) -> dict[str, Any]:
-    """Integer literals, configured custom tags (first of each), a bounded batch."""
+def _sanitise(session: Session, body: dict[str, Any]) -> dict[str, Any]:
+    """Integer literals, each custom tag once (its first value), at most 32 friend lists.
+
+    The drawing schema (timconform.suite.drawing_schema) already keeps the batch within MAX_ITEMS and
+    the tags to the configured ones.
+    """
     body = _integral(copy.deepcopy(body))
-    items = body["AddFriendItem"][:MAX_ITEMS]
-    tags = list(session.custom_tags)
+    items = body["AddFriendItem"]
     for entry in items:
         if "CustomItem" in entry:
-            if tags:
-                seen: dict[str, Any] = {}
-                for custom in entry["CustomItem"]:
-                    seen.setdefault(draw(st.sampled_from(tags)), custom["Value"])
-                entry["CustomItem"] = [{"Tag": t, "Value": v} for t, v in seen.items()]
-            else:
-                del entry["CustomItem"]
+            seen: dict[str, Any] = {}
+            for custom in entry["CustomItem"]:
+                seen.setdefault(custom["Tag"], custom["Value"])
+            entry["CustomItem"] = [{"Tag": t, "Value": v} for t, v in seen.items()]
     _cap_friend_lists(items, session.spec.limit("friend_lists_per_user"))
-    body["AddFriendItem"] = items
     return body
 
 
@@ -119,7 +121,7 @@ def _check_schema(session: Session, case, body: dict, reply) -> None:
 def _example(session: Session, value) -> None:
     case, data = value
     draw = data.draw
-    body = _sanitise(session, case.body, draw)
+    body = _sanitise(session, case.body)
     broken = draw(st.lists(st.sampled_from(sorted(VIOLATIONS)), max_size=3))
     for rule_id in broken:
         position = draw(st.integers(0, len(body["AddFriendItem"])))
