@@ -11,11 +11,11 @@ one call after the other. Rate-limit answers are not retried (`retry_rate_limit=
 is counted. A round lasts --seconds; calls/s is the number of answers received within the round divided
 by its length. Goal: at least 95% of the ceiling and no rate-limit answer.
 
-Each round runs the client as shipped, then (unless --margins is empty) with the same client whose pacer
-keeps a window of one second plus a margin (bench/rate_limit_precision.py's MarginPacer, a proposed change to
-timconform.target.Pacer, which keeps no margin: a call may go out exactly one second after the call 200 before
-it, and any extra delay of that earlier call on its way to the server, a connection set-up, a scheduling
-hiccup, puts both in the server's window).
+Each round runs the client as shipped (its pacer keeps a window of one second plus
+timconform.target.PACER_MARGIN, 10 ms), then, for comparison, the same client with the pacer's margin set
+to each of --margins (default 0: the pacer before issue 7, which let a call go out exactly one second after
+the call 200 before it, so that any extra delay of that earlier call on its way to the server, a
+connection set-up, a scheduling hiccup, put both in the server's window).
 """
 
 from __future__ import annotations
@@ -35,36 +35,16 @@ import _common as c  # noqa: E402
 WORK = c.BENCH / ".work"
 
 
-def margin_pacer(qps: float, margin: float):
-    """timconform.target.Pacer with a window of 1 s + ``margin``: the proposed fix, measured side by side."""
-    from timconform.target import Pacer
-
-    class MarginPacer(Pacer):
-        def wait(self) -> None:
-            window = 1.0 + margin
-            with self._lock:
-                now = time.monotonic()
-                while self._calls and now - self._calls[0] >= window:
-                    self._calls.popleft()
-                if len(self._calls) >= self._qps:
-                    time.sleep(window - (now - self._calls[0]))
-                    now = time.monotonic()
-                    self._calls.popleft()
-                self._calls.append(now)
-
-    return MarginPacer(qps)
-
-
 def one_round(base_url: str, qps: float, seconds: float, margin: float | None = None) -> dict:
     from timconform import spec as spec_module
     from timconform.report.redact import Redactor
-    from timconform.target import Client, Credentials, Target
+    from timconform.target import Client, Credentials, Pacer, Target
 
     spec = spec_module.load()
     creds = Credentials(c.SDKAPPID, c.ADMIN, c.DEMO_SECRET_KEY)
     client = Client(Target("url", base_url, base_url), creds, spec, Redactor(creds.secret_key), qps=qps)
     if margin is not None:
-        client._pacer = margin_pacer(qps, margin)
+        client._pacer = Pacer(qps, margin=margin)
     rate_codes = {code.code for code in spec.codes.values() if code.klass == "rate-limit"}
     body = {"From_Account": "u0000", "AddFriendItem": [{"To_Account": "f0000", "AddSource": "AddSource_Type_Bench",
                                                         "AddTime": 1420000001}]}
@@ -104,7 +84,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--qps", type=int, default=200)
-    parser.add_argument("--margins", default="10", help="comma-separated pacer margins in ms to try ('' for none)")
+    parser.add_argument("--margins", default="0", help="comma-separated pacer margins in ms to compare ('' for none)")
     args = parser.parse_args()
     args.seconds = max(2.0, min(args.seconds, 60.0))
     margins = [float(m) for m in args.margins.split(",") if m.strip()]
@@ -122,8 +102,10 @@ def main() -> None:
           f"retry_rate_limit=False, {args.seconds:g} s per round")
     print("note: a sliding-window pacer sends each window's calls as a burst, so a round of S seconds holds about S "
           "windows; over a long run a pacer with margin m sends at most qps / (1 + m) calls/s (the last column)")
-    variants = [("Client as shipped (target.Pacer)", None)] + [(f"Pacer + {m:g} ms margin (proposed)", m / 1000)
-                                                                for m in margins]
+    from timconform.target import PACER_MARGIN
+
+    variants = [(f"Client as shipped ({PACER_MARGIN * 1000:g} ms margin)", None)] + [
+        (f"the same, pacer margin {m:g} ms", m / 1000) for m in margins]
     runs: dict[str, list[dict]] = {name: [] for name, _ in variants}
     with c.server(argv, port, log=WORK / "rate_emulator.log"):
         base_url = f"http://{c.LOOPBACK}:{port}"
@@ -139,7 +121,7 @@ def main() -> None:
     print("| client | round | calls/s | share of ceiling | rate-limit answers | long-run bound |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for (name, margin), rs in zip(variants, runs.values()):
-        bound = args.qps / (1 + (margin or 0))
+        bound = args.qps / (1 + (PACER_MARGIN if margin is None else margin))
         for i, r in enumerate(rs, 1):
             print(f"| {name} | {i} | {r['calls_per_s']:.1f} | {100 * r['share_of_ceiling']:.1f}% | {r['rate_limited']} | "
                   f"{bound:.1f}/s ({100 * bound / args.qps:.1f}%) |")

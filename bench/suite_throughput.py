@@ -1,28 +1,32 @@
 """Generated cases per second: the suite's standard profile against schemathesis on the same emulator.
 
-    python bench/suite_throughput.py [--examples 60] [--rounds 3] [--seed 1]
+    python bench/suite_throughput.py [--examples 100] [--rounds 6] [--seed 1]
 
 What is compared, case for case (a "case" is one generated friend_import request):
 
 - suite, in-process: the standard profile's generated scenario (`generated-batches`, the only generated
-  scenario; 60 examples per generated scenario in the standard profile, shrinking on) against the embedded
+  scenario; the standard profile's settings with --examples examples, shrinking on) against the embedded
   emulator, in-process through the ASGI bridge, no rate limit on either side (the embedded emulator has
   none and the client paces only remote targets). Per case it generates a body from openapi.yaml with
-  schemathesis's strategy plus invalid items from Hypothesis, imports fresh accounts (multiaccount_import),
+  schemathesis's strategy (through timconform.suite.drawing_schema's narrowed copy) plus invalid items
+  from Hypothesis, takes fresh accounts (imported ahead, 100 per multiaccount_import),
   sends the friend_import, runs every response check of timconform.oracle.response, schemathesis's own
   response_schema_conformance, a prediction per item, a read-back (friend_get_list) and a one-way check
   (friend_check).
 - suite, loopback: the same, against `timconform emulator --rate-limit off` over 127.0.0.1 (client unpaced:
   qps=None), so the transport is the same as schemathesis's.
 - schemathesis: `schemathesis run openapi.yaml --url http://127.0.0.1:PORT --include-operation-id friend_import
-  --phases fuzzing --mode positive -n 60 --workers 1 --seed S` with a config file that fixes the query
+  --phases fuzzing --mode positive -n N --workers 1 --seed S` with a config file that fixes the query
   parameters to valid credentials (sdkappid, identifier, usersig, contenttype; random is generated), on the same
   served emulator. Its default check set (all 14 checks) runs on every case; the counts come from its NDJSON report.
 
 Each runner is run once with 8 examples before the rounds (discarded), and the rounds alternate the order.
 Time is the generation-and-checking phase: for the suite the scenario function (it includes loading
 openapi.yaml into schemathesis's strategy); for schemathesis its own fuzzing-phase time from the report (its
-process start and schema loading are excluded, and shown apart as wall time).
+process start and schema loading are excluded). Rounds use seeds S, S+1, ...; the summary pools every
+round (all cases over all time) and also gives medians and the per-round ratios, because one seed's
+cases can be much larger or smaller than another's. Items and body bytes per case are counted from the
+bodies sent (the suite) and from the bodies schemathesis's report lists.
 
 A fourth, informational row times the suite's generation alone: the same scenario, strategy and Hypothesis
 settings with a test body that does nothing (no HTTP call, no check).
