@@ -1,6 +1,6 @@
 """Generated cases per second: the suite's standard profile against schemathesis on the same emulator.
 
-    python bench/suite_throughput.py [--examples 100] [--rounds 6] [--seed 1]
+    python bench/suite_throughput.py [--examples 100] [--rounds 6] [--seed 1] [--drawing-ablation]
 
 What is compared, case for case (a "case" is one generated friend_import request):
 
@@ -13,8 +13,10 @@ What is compared, case for case (a "case" is one generated friend_import request
   sends the friend_import, runs every response check of timconform.oracle.response, schemathesis's own
   response_schema_conformance, a prediction per item, a read-back (friend_get_list) and a one-way check
   (friend_check).
-- suite, loopback: the same, against `timconform emulator --rate-limit off` over 127.0.0.1 (client unpaced:
-  qps=None), so the transport is the same as schemathesis's.
+  The session is made as `timconform run` makes it: the embedded emulator's demo custom tags
+  (timconform.target.EMBEDDED_CUSTOM_TAGS) are configured, so the generated batches carry CustomItem.
+- suite, loopback: the same, against `timconform emulator --rate-limit off --custom-tags <the demo tags>`
+  over 127.0.0.1 (client unpaced: qps=None), so the transport is the same as schemathesis's.
 - schemathesis: `schemathesis run openapi.yaml --url http://127.0.0.1:PORT --include-operation-id friend_import
   --phases fuzzing --mode positive -n N --workers 1 --seed S` with a config file that fixes the query
   parameters to valid credentials (sdkappid, identifier, usersig, contenttype; random is generated), on the same
@@ -29,7 +31,9 @@ cases can be much larger or smaller than another's. Items and body bytes per cas
 bodies sent (the suite) and from the bodies schemathesis's report lists.
 
 A fourth, informational row times the suite's generation alone: the same scenario, strategy and Hypothesis
-settings with a test body that does nothing (no HTTP call, no check).
+settings with a test body that does nothing (no HTTP call, no check). --drawing-ablation prints only that
+row, once from the published request schema, once per narrowing of timconform.suite.drawing_schema alone,
+and once as shipped: what each narrowing saves.
 
 Checks per case are counted as they are recorded: for the suite, every verdict (pass or fail) the recorder
 gets during the scenario, plus recorded outcomes, divided by the cases; for schemathesis, every check
@@ -82,15 +86,19 @@ class CountingRecorder:
         return getattr(self._inner, name)
 
 
-def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
-    """One run of the generated scenario with the standard profile; in-process when base_url is None."""
+def _session(examples: int, seed: int, base_url: str | None, recorder_wrapper=lambda r: r):
+    """A Session as `timconform run` makes one: the standard profile (with ``examples``), the target's custom tags.
+
+    In-process it is the embedded emulator with its demo custom tags; over loopback it is the served
+    emulator, started with the same tags (``--custom-tags``), which the session is told of as
+    TIMCONFORM_CUSTOM_TAGS would tell it.
+    """
     from timconform import spec as spec_module
     from timconform.oracle.recorder import Recorder
     from timconform.report.redact import Redactor
     from timconform.suite.profiles import PROFILES
-    from timconform.suite.scenarios.generated import generated_batches
     from timconform.suite.session import Session
-    from timconform.target import Client, Credentials, Target, resolve
+    from timconform.target import EMBEDDED_CUSTOM_TAGS, Client, Credentials, Target, resolve
 
     spec = spec_module.load()
     profile = PROFILES["standard"]
@@ -102,9 +110,17 @@ def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
         target, creds = resolve("emulator", spec, env)
     else:
         target, creds = Target("url", base_url, base_url), Credentials(c.SDKAPPID, c.ADMIN, c.DEMO_SECRET_KEY)
-    recorder = CountingRecorder(Recorder(spec))
     client = Client(target, creds, spec, Redactor(creds.secret_key), qps=None)
-    session = Session(spec, client, recorder, profile, seed)
+    tags = target.custom_tags if target.custom_tags is not None else EMBEDDED_CUSTOM_TAGS
+    return Session(spec, client, recorder_wrapper(Recorder(spec)), profile, seed, custom_tags=tags)
+
+
+def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
+    """One run of the generated scenario with the standard profile; in-process when base_url is None."""
+    from timconform.suite.scenarios.generated import generated_batches
+
+    session = _session(examples, seed, base_url, CountingRecorder)
+    recorder, client = session.recorder, session.client
     cases = items = body_bytes = 0
     send_import = session.send_import
 
@@ -130,24 +146,10 @@ def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
 
 def generation_only(examples: int, seed: int) -> dict:
     """The suite's generated scenario with a test body that does nothing: what generating the cases costs it."""
-    from timconform import spec as spec_module
-    from timconform.oracle.recorder import Recorder
-    from timconform.report.redact import Redactor
-    from timconform.suite.profiles import PROFILES
     from timconform.suite.scenarios.common import run_generated
     from timconform.suite.scenarios.generated import _strategy
-    from timconform.suite.session import Session
-    from timconform.target import Client, resolve
 
-    spec = spec_module.load()
-    profile = PROFILES["standard"]
-    if examples != profile.examples:
-        profile = type(profile)(**{**profile.__dict__, "examples": examples})
-    env = {"TIMCONFORM_SDKAPPID": str(c.SDKAPPID), "TIMCONFORM_IDENTIFIER": c.ADMIN,
-           "TIMCONFORM_SECRET_KEY": c.DEMO_SECRET_KEY}
-    target, creds = resolve("emulator", spec, env)
-    client = Client(target, creds, spec, Redactor(creds.secret_key), qps=None)
-    session = Session(spec, client, Recorder(spec), profile, seed)
+    session = _session(examples, seed, None)
     cases = 0
 
     def nothing(session, value) -> None:
@@ -159,7 +161,7 @@ def generation_only(examples: int, seed: int) -> dict:
         run_generated(session, _strategy(session), nothing)
     finally:
         elapsed = time.perf_counter() - started
-        client.close()
+        session.client.close()
     return {"cases": cases, "seconds": elapsed, "cases_per_s": cases / elapsed, "calls": 0, "verdicts": 0,
             "failures": 0, "outcomes": 0, "checks_per_case": 0.0, "items": 0, "body_bytes": 0}
 
@@ -204,20 +206,76 @@ def schemathesis_run(examples: int, seed: int, base_url: str, sig: str, workdir:
             "command": " ".join(argv).replace(sig, "<usersig>")}
 
 
+# What timconform.suite.drawing_schema narrows, by field: (JSON path in the request schema) per name.
+NARROWED = {"account names": [("properties", "From_Account"), ("$defs", "add_friend_item", "properties", "To_Account")],
+            "custom tags": [("$defs", "custom_tag")],
+            "CustomItem size": [("$defs", "add_friend_item", "properties", "CustomItem")],
+            "batch size": [("properties", "AddFriendItem", "maxItems")]}
+
+
+def _published_where(narrow, keep: set[str]):
+    """``narrow`` (drawing_schema.narrow as shipped), except that the fields named in ``keep`` stay as published."""
+
+    def variant(schema: dict, custom_tags, max_items) -> dict:
+        out = narrow(schema, custom_tags, max_items)
+        for name in keep:
+            for path in NARROWED[name]:
+                source, dest = schema, out
+                for key in path[:-1]:
+                    source, dest = source[key], dest[key]
+                dest[path[-1]] = source[path[-1]]
+        return out
+
+    return variant
+
+
+def drawing_ablation(examples: int, rounds: int, seed: int) -> None:
+    """Generation alone, with each narrowing of drawing_schema undone in turn: what each one saves."""
+    from timconform.suite import drawing_schema
+    from timconform.suite.scenarios import generated
+
+    narrow = drawing_schema.narrow
+    variants = [("published schema (nothing narrowed)", set(NARROWED))]
+    variants += [(f"only the {name} narrowed", set(NARROWED) - {name}) for name in NARROWED]
+    variants += [("everything narrowed (as shipped)", set())]
+    generation_only(8, 0)
+    print("| drawing schema | bodies/s, pooled over seeds |")
+    print("| --- | ---: |")
+    try:
+        for label, keep in variants:
+            drawing_schema.narrow = _published_where(narrow, keep)
+            drawing_schema.openapi_copy.cache_clear()
+            generated._operation.cache_clear()
+            runs = [generation_only(examples, seed + i) for i in range(rounds)]
+            print(f"| {label} | {sum(r['cases'] for r in runs) / sum(r['seconds'] for r in runs):.1f} |", flush=True)
+    finally:
+        drawing_schema.narrow = narrow
+        drawing_schema.openapi_copy.cache_clear()
+        generated._operation.cache_clear()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--drawing-ablation", action="store_true",
+                        help="instead: generation alone with each narrowing of the drawing schema undone in turn")
     args = parser.parse_args()
     c.print_machine()
+    if args.drawing_ablation:
+        drawing_ablation(args.examples, args.rounds, args.seed)
+        return
     sig = c.usersig()
     results: dict[str, list[dict]] = {"suite in-process": [], "suite loopback": [], "schemathesis loopback": [],
                                       "suite generation only (no test body)": []}
     with tempfile.TemporaryDirectory(prefix="timconform-bench-") as tmp:
         workdir = Path(tmp)
         port = c.free_port()
-        argv = [c._timconform(), "emulator", "--port", str(port), "--rate-limit", "off", "--log-level", "warning"]
+        from timconform.target import EMBEDDED_CUSTOM_TAGS
+
+        argv = [c._timconform(), "emulator", "--port", str(port), "--rate-limit", "off", "--log-level", "warning",
+                "--custom-tags", ",".join(EMBEDDED_CUSTOM_TAGS)]
         with c.server(argv, port, log=workdir / "emulator.log"):
             base_url = f"http://{c.LOOPBACK}:{port}"
             # Warm-up, discarded: the first run in this process pays imports and first-use caches.

@@ -47,6 +47,7 @@ def test_narrowed_bodies_are_published_bodies_once_the_scenario_names_the_accoun
         assert [e.message for e in published.iter_errors(body)] == []
         assert 1 <= len(body["AddFriendItem"]) <= MAX_ITEMS
         assert {c["Tag"] for e in body["AddFriendItem"] for c in e.get("CustomItem", ())} <= set(TAGS)
+        assert all(len(e.get("CustomItem", ())) <= len(TAGS) for e in body["AddFriendItem"])
 
     check()
 

@@ -10,7 +10,8 @@ narrowed, and 129/s with all of it (``bench/suite_throughput.py``). This copy na
 fields, so nothing is drawn only to be thrown away:
 
 - From_Account and To_Account are the empty string (the scenario writes fresh names over them);
-- a custom tag is one of the target's configured tags (``enum``); with none configured, CustomItem is
+- a custom tag is one of the target's configured tags (``enum``), and a CustomItem holds at most as many
+  entries as there are such tags (the scenario keeps each tag once); with none configured, CustomItem is
   left out of the item schema, as the scenario left it out of the body;
 - AddFriendItem has at most ``max_items`` items.
 
@@ -41,6 +42,8 @@ def narrow(request_schema: dict, custom_tags: tuple[str, ...], max_items: int) -
     batch["maxItems"] = min(batch.get("maxItems", max_items), max_items)
     if custom_tags:
         schema["$defs"]["custom_tag"] = {"enum": list(custom_tags)}
+        custom = item["properties"]["CustomItem"]
+        custom["maxItems"] = min(custom.get("maxItems", len(custom_tags)), len(custom_tags))
     else:
         del item["properties"]["CustomItem"]
     return schema
