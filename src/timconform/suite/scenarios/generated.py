@@ -15,7 +15,6 @@ from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
-from schemathesis.config._output import DEFAULT_KEYS_TO_SANITIZE
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from timconform.oracle.predict import OPEN_VIOLATIONS
@@ -48,7 +47,7 @@ VIOLATIONS = {
 
 def _schemathesis_config():
     """Schemathesis's sanitisation does not know usersig (peers.md §A.8): add it, so its curl commands hide it."""
-    keys = list(DEFAULT_KEYS_TO_SANITIZE) + ["usersig"]
+    keys = list(schemathesis.Config().output.sanitization.keys_to_sanitize) + ["usersig"]
     return schemathesis.Config.from_dict({"output": {"sanitization": {"keys-to-sanitize": keys}}})
 
 
