@@ -207,13 +207,26 @@ class ConnectProxy:
         self.stop()
 
 
+class PlainAnswers:
+    """For both proxies' request handlers: read a request body, or refuse in plain text."""
+
+    def _read_body(self) -> bytes | None:
+        body, problem = read_body(self.rfile, self.headers)
+        if problem is not None:
+            self._refuse(*problem)
+        return body
+
+    def _refuse(self, status: int, text: str) -> None:
+        send_plain(self, status, text)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     proxy: ConnectProxy
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PlainAnswers, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
     server: _Server
@@ -303,15 +316,6 @@ class _Handler(BaseHTTPRequestHandler):
         send_answer(self, status, answer_headers, payload, skip={"date", "server"}, reason=reason)
 
     do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _forward  # noqa: N815
-
-    def _read_body(self) -> bytes | None:
-        body, problem = read_body(self.rfile, self.headers)
-        if problem is not None:
-            self._refuse(*problem)
-        return body
-
-    def _refuse(self, status: int, text: str) -> None:
-        send_plain(self, status, text)
 
 
 def send_answer(handler, status: int, headers, payload: bytes, *, skip=frozenset(), reason: str | None = None) -> None:

@@ -26,7 +26,7 @@ from timconform import __version__
 from timconform import spec as spec_module
 from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected
 from timconform.clientcert.recording import Journal, Recorded, SigJudge, redact_query, sig_hash
-from timconform.clientcert.tlsproxy import HOP_BY_HOP, read_body, send_answer, send_plain
+from timconform.clientcert.tlsproxy import HOP_BY_HOP, PlainAnswers, send_answer
 from timconform.oracle import response as response_checks
 from timconform.oracle.recorder import Recorder
 from timconform.report.model import RunResult
@@ -195,7 +195,7 @@ class _Server(ThreadingHTTPServer):
     proxy: ValidatingProxy
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(PlainAnswers, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 120
     server: _Server
@@ -207,15 +207,15 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         proxy = self.server.proxy
         if not self.path.startswith("/"):
-            self._plain(400, "this is a reverse proxy: send origin-form requests (/v4/...), not proxy requests")
+            self._refuse(400, "this is a reverse proxy: send origin-form requests (/v4/...), not proxy requests")
             return
-        body = self._body()
+        body = self._read_body()
         if body is None:
             return
         index = proxy.journal.reserve()
         record = proxy.forward(self.command, self.path, list(self.headers.items()), body, index, started)
         if record.error is not None:
-            self._plain(502, "timconform proxy: the upstream did not answer")
+            self._refuse(502, "timconform proxy: the upstream did not answer")
             return
         payload = record.response_raw
         send_answer(self, record.status or 502, record.response_headers.items(), payload,
@@ -223,11 +223,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle  # noqa: N815
 
-    def _body(self) -> bytes | None:
-        body, problem = read_body(self.rfile, self.headers)
-        if problem is not None:
-            self._plain(*problem)
-        return body
-
-    def _plain(self, status: int, text: str) -> None:
-        send_plain(self, status, text)
