@@ -37,7 +37,7 @@ VERDICTS = {
     "FI-HTTP-200": Verdict.FAIL,
     "FI-RESULTITEM-PER-ACCOUNT": Verdict.FAIL,
     "FI-RATE-LIMIT-200": Verdict.ERROR,
-    "FI-SERVER-TIMEOUT": Verdict.ERROR,
+    "FI-WRITE-CONFLICT": Verdict.ERROR,
     "FI-RESULTITEM-ORDER": Verdict.WARN,
     "FI-ERRORINFO-ON-FAIL": Verdict.WARN,
     "FI-HTTPS-ONLY": Verdict.SKIP,

@@ -10,14 +10,13 @@ from timconform.suite.runner import RunConfig, run
 
 # Rules that cannot apply to an emulator certified from outside, and why (the run must give the reason).
 NOT_APPLICABLE = {
-    "FI-NO-WEBHOOK",  # needs a webhook receiver the target calls
-    "FI-TRANSIENT-CODES",  # 30006/30007 appear only under server trouble
-    "FI-SENSITIVE-WORDS-30005",  # needs the tenant's sensitive-word list
-    "FI-HTTPS-ONLY", "FI-REGION-DOMAINS",  # about real region endpoints
-    "FI-SERVER-TIMEOUT", "FI-EXTRA-FIELDS-TOLERATED",  # about clients and the suite itself
-    "SUPPORT-FREE-TRIAL-ACCOUNTS",  # needs a Free Trial app filled to 100 accounts
+    "FI-HTTPS-ONLY",  # the embedded emulator is addressed over plain HTTP, which the rule exempts
     "SUPPORT-ACCOUNT-DELETE-CASCADE",  # only a Free Trial app deletes accounts; the default emulator is a paid one
 }
+
+
+def unobservable(spec) -> set[str]:
+    return {rule_id for rule_id, rule in spec.rules.items() if rule.unobservable}
 
 
 def verdicts(result) -> dict[str, Verdict]:
@@ -43,11 +42,12 @@ def test_client_rules_are_not_part_of_a_target_s_report(standard_run, spec):
     assert reported == {r for r in spec.rules if not r.startswith("CL-")}
 
 
-def test_skips_are_only_rules_that_cannot_apply_and_say_why(standard_run):
+def test_skips_are_only_rules_that_cannot_apply_and_say_why(standard_run, spec):
     skipped = {r.rule_id: r.reason for r in standard_run.rules
                if r.verdict == Verdict.SKIP and r.strength in ("documented", "inferred")}
-    assert set(skipped) <= NOT_APPLICABLE
+    assert set(skipped) <= NOT_APPLICABLE | unobservable(spec)
     assert all(reason for reason in skipped.values())
+    assert all(skipped[r].startswith("unobservable: ") for r in unobservable(spec) if r in skipped)
 
 
 def test_open_rules_record_the_emulator_s_defaults(standard_run, spec):

@@ -53,6 +53,7 @@ class Rule:
     code_strength: str | None = None
     note: str | None = None
     why_default: str | None = None
+    unobservable: str | None = None  # why no target's answer can break the rule (reported as Skip)
 
     def outcome(self, outcome_id: str) -> Outcome:
         for outcome in self.outcomes:

@@ -13,7 +13,7 @@ import secrets
 import socket
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -185,12 +185,37 @@ class Reply:
     raw: httpx.Response | None = None
 
     @property
+    def envelope(self) -> dict | None:
+        """The body when it is the REST envelope inside HTTP 200 (ActionStatus OK or FAIL, an integer
+        ErrorCode); None otherwise. Only an envelope is an acceptance or a refusal with a code: an HTTP 422
+        with some JSON object is neither (FI-HTTP-200, FI-ENVELOPE-SHAPE judge it)."""
+        body = self.body
+        if self.status != 200 or not isinstance(body, dict):
+            return None
+        if body.get("ActionStatus") not in ("OK", "FAIL") or type(body.get("ErrorCode")) is not int:
+            return None
+        return body
+
+    @property
     def ok(self) -> bool:
-        return isinstance(self.body, dict) and self.body.get("ActionStatus") == "OK"
+        envelope = self.envelope
+        return envelope is not None and envelope["ActionStatus"] == "OK" and envelope["ErrorCode"] == 0
 
     @property
     def error_code(self) -> int | None:
-        return self.body.get("ErrorCode") if isinstance(self.body, dict) else None
+        envelope = self.envelope
+        return envelope["ErrorCode"] if envelope is not None else None
+
+    def describe(self) -> str:
+        """What came back, in a few words, for a Received: clause."""
+        if self.exchange.error is not None:
+            return f"no answer ({self.exchange.error})"
+        envelope = self.envelope
+        if envelope is not None:
+            return f"ActionStatus {envelope['ActionStatus']}, ErrorCode {envelope['ErrorCode']}"
+        excerpt = " ".join(self.exchange.response_body[:120].split()) or "an empty body"
+        kind = "a JSON body that is not the envelope" if self.body is not None else "a body that is not JSON"
+        return f"HTTP {self.status} with {kind}: {excerpt!r}"
 
 
 class Client:
@@ -205,6 +230,7 @@ class Client:
         self._pacer = Pacer(qps if target.remote else None)
         self._budget = budget
         self.calls = 0
+        self.codes: Counter[int] = Counter()  # every non-zero code answered, by code
         self._calls_lock = threading.Lock()
         self._unreachable: str | None = None
         self._rate_codes = frozenset(c.code for c in spec.codes.values() if c.klass == "rate-limit")
@@ -228,8 +254,12 @@ class Client:
 
     def call(self, operation: str, body: Any = None, *, raw: bytes | None = None, query: Mapping[str, Any] | None = None,
              raw_query: str | None = None, method: str = "POST", path: str | None = None,
-             headers: Mapping[str, str] | None = None, retry_rate_limit: bool = True) -> Reply:
-        """Send one request; retry network trouble and rate-limit answers; raise TargetUnavailable past that."""
+             headers: Mapping[str, str] | None = None, retry_rate_limit: bool = True,
+             base_url: str | None = None) -> Reply:
+        """Send one request; retry network trouble and rate-limit answers; raise TargetUnavailable past that.
+
+        ``base_url`` sends this one request elsewhere than the target (FI-HTTPS-ONLY's plain-HTTP probe):
+        it is sent once, and whatever happens to it is returned, never retried nor held against the target."""
         if self._unreachable is not None:
             raise TargetUnavailable(self._unreachable)
         path = path or self.spec.operations[operation].path
@@ -237,10 +267,10 @@ class Client:
         attempt = 0
         while True:
             query_string = raw_query if raw_query is not None else urlencode(self.query(**(query or {})))
-            reply = self._send(operation, method, f"{path}?{query_string}", content, headers)
+            reply = self._send(operation, method, f"{path}?{query_string}", content, headers, base_url)
             retryable = reply.status in RETRY_STATUSES or reply.exchange.error is not None or (
                 retry_rate_limit and reply.error_code in self._rate_codes)
-            if not retryable:
+            if not retryable or base_url is not None:
                 return reply
             if attempt >= len(RETRY_DELAYS):
                 why = f"{operation}: {reply.exchange.error or self._why(reply)} after {attempt + 1} attempts"
@@ -256,7 +286,8 @@ class Client:
             return f"HTTP {reply.status}"
         return f"rate-limit code {reply.error_code}"
 
-    def _send(self, operation: str, method: str, url: str, content: bytes, headers: Mapping[str, str] | None) -> Reply:
+    def _send(self, operation: str, method: str, url: str, content: bytes, headers: Mapping[str, str] | None,
+              base_url: str | None = None) -> Reply:
         with self._calls_lock:
             if self._budget is not None and self.calls >= self._budget:
                 raise BudgetExhausted(f"the call budget of {self._budget} calls is spent")
@@ -264,13 +295,14 @@ class Client:
         self._pacer.wait()
         request_headers = dict(self._http.headers)
         request_headers.update(headers or {})
-        exchange = Exchange(operation=operation, method=method, url=self.redactor.url(f"{self.target.base_url}{url}"),
+        base_url = base_url or self.target.base_url
+        exchange = Exchange(operation=operation, method=method, url=self.redactor.url(f"{base_url}{url}"),
                             headers={k: v for k, v in request_headers.items() if k.lower() == "content-type"},
                             body=self.redactor.text(content.decode("utf-8", "replace")))
         started = time.perf_counter()
         try:
             # An absolute URL: httpx parses a relative one and then the merged one again (~10% of an in-process call).
-            response = self._http.request(method, f"{self.target.base_url}{url}", content=content, headers=headers)
+            response = self._http.request(method, f"{base_url}{url}", content=content, headers=headers)
         except httpx.HTTPError as exc:
             exchange.error = f"{type(exc).__name__}: {self.redactor.text(str(exc)) or 'no detail'}"
             exchange.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -281,9 +313,26 @@ class Client:
         exchange.response_body = self.redactor.text(response.text)
         try:
             parsed = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             parsed = None
-        return Reply(exchange, response.status_code, parsed, response)
+        reply = Reply(exchange, response.status_code, parsed, response)
+        self._count_codes(reply)
+        return reply
+
+    def _count_codes(self, reply: Reply) -> None:
+        """Every code the target answered, request level and per item, whatever the operation: the report's
+        coverage counts a code as elicited whichever rule's call drew it."""
+        envelope = reply.envelope
+        if envelope is None:
+            return
+        found = [envelope["ErrorCode"]] if envelope["ErrorCode"] else []
+        for key in ("ResultItem", "InfoItem"):
+            entries = envelope.get(key)
+            found += [e["ResultCode"] for e in entries if isinstance(e, dict) and type(e.get("ResultCode")) is int
+                      and e["ResultCode"]] if isinstance(entries, list) else []
+        if found:
+            with self._calls_lock:
+                self.codes.update(found)
 
     @contextmanager
     def unpaced(self):

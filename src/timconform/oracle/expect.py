@@ -31,12 +31,15 @@ class Seen:
 
 def seen(reply, *, item: int | None = None, account: str | None = None) -> Seen | None:
     """What happened to the request, or to one item of it: found by ``account`` (its To_Account) when
-    given, since ResultItem order is only an inferred rule, else by position ``item``."""
-    body = reply.body
-    if not isinstance(body, dict):
+    given, since ResultItem order is only an inferred rule, else by position ``item``.
+
+    None when the answer says neither: not the envelope inside HTTP 200 (an HTTP 422 with a JSON object is
+    no acceptance and no refusal with a code), or no integer ResultCode for the item asked about."""
+    body = reply.envelope
+    if body is None:
         return None
-    if body.get("ActionStatus") == "FAIL" or body.get("ErrorCode") not in (0, None):
-        return Seen("request", body.get("ErrorCode") if isinstance(body.get("ErrorCode"), int) else -1)
+    if body["ActionStatus"] == "FAIL" or body["ErrorCode"] != 0:
+        return Seen("request", body["ErrorCode"])
     if item is None and account is None:
         return Seen(ACCEPTED, 0)
     entry = result_for(body, item=item, account=account)
@@ -89,8 +92,12 @@ def expect(recorder: Recorder, rule: Rule, reply, *, item: int | None = None, ac
     observed = seen(reply, item=item, account=account)
     prefix = f"{note}: " if note else ""
     if observed is None:
-        recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received no readable JSON answer.",
-                                    exchange=reply.exchange, severity=_severity(recorder, rule.strength)))
+        # Neither an acceptance nor a refusal with a code, so no outcome is recorded; what is wrong with the
+        # answer itself is FI-HTTP-200's or FI-ENVELOPE-SHAPE's. Here it breaks only the code expectation.
+        what = reply.describe() if reply.envelope is None else f"{reply.describe()} and no ResultCode for the item"
+        strength = rule.code_strength or ("open" if rule.outcomes and rule.strength == "open" else rule.strength)
+        recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received {what}.",
+                                    exchange=reply.exchange, severity=_severity(recorder, strength)))
         return None
     if rule.outcomes:
         for outcome in rule.outcomes:

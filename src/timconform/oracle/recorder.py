@@ -117,7 +117,8 @@ class Recorder:
                 result.evidence = [e for _, e in tally.failures]
             elif tally.checks == 0:
                 result.verdict = Verdict.SKIP
-                result.reason = tally.skip or "no scenario of this profile exercises this rule"
+                result.reason = (f"unobservable: {rule.unobservable}" if rule.unobservable else
+                                 tally.skip or "no scenario of this profile exercises this rule")
             out.append(result)
         return out
 

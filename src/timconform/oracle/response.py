@@ -34,7 +34,8 @@ def _fail(rule_id: str, expected: str, received: Any) -> CheckFailed:
 
 
 def _body(reply) -> dict | None:
-    return reply.body if isinstance(reply.body, dict) else None
+    """The JSON object answered inside HTTP 200; any other status is FI-HTTP-200's alone to judge."""
+    return reply.body if reply.status == 200 and isinstance(reply.body, dict) else None
 
 
 def _requested(request: Any) -> list[str] | None:

@@ -13,14 +13,14 @@ from typing import Any
 
 from timconform import __version__
 from timconform import spec as spec_module
-from timconform.oracle.recorder import Recorder, target_rules
+from timconform.oracle.recorder import CheckFailed, Recorder, target_rules
 from timconform.report.model import RunResult
 from timconform.report.redact import Redactor
 from timconform.suite import staging
 from timconform.suite.profiles import PROFILES
 from timconform.suite.registry import Scenario, load_all
-from timconform.suite.session import Session, SetupFailed
-from timconform.target import (DEFAULT_QPS, ENV_TARGET, Client, ConfigurationError, TargetUnavailable,
+from timconform.suite.session import NotReached, Session, SetupFailed
+from timconform.target import (DEFAULT_QPS, ENV_TARGET, BudgetExhausted, Client, ConfigurationError, TargetUnavailable,
                                custom_tags_from_env, in_process, resolve)
 
 MAX_QPS = 200.0  # the documented limit (FI-RATE-LIMIT-200): the suite never paces above it
@@ -102,11 +102,17 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
                        "custom_tags": list(session.custom_tags), "rate_limit": config.rate_limit or DEFAULT_QPS,
                        "max_examples": profile.examples, "rules": sorted(config.rules),
                        "skip_rules": sorted(config.skip_rules), "budget": config.budget or profile.budget}}
-    coverage = {"elicited": {str(c): n for c, n in sorted(recorder.codes_seen.items())},
-                "unknown": {str(c): n for c, n in sorted(recorder.unknown_codes.items())},
-                "not_elicited": sorted(c for c in spec.codes if spec.codes[c].applies_to("friend_import")
-                                       and c not in recorder.codes_seen)}
+    coverage = _coverage(spec, client.codes)
     return RunResult(meta, recorder.results(), coverage, recorder.observed_profile()), redactor
+
+
+def _coverage(spec: spec_module.Spec, codes: Mapping[int, int]) -> dict[str, Any]:
+    """The catalogue codes the run drew from the target (on any operation), the friend_import codes it never
+    drew, and the codes the catalogue does not know."""
+    return {"elicited": {str(c): n for c, n in sorted(codes.items()) if c in spec.codes},
+            "unknown": {str(c): n for c, n in sorted(codes.items()) if c not in spec.codes},
+            "not_elicited": sorted(c for c in spec.codes if spec.codes[c].applies_to("friend_import")
+                                   and c not in codes)}
 
 
 def _unshared_only_rules() -> set[str]:
@@ -161,17 +167,23 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
         return
     started = time.perf_counter()
     status = "ok"
+    redact = session.client.redactor.text
     try:
         scenario.fn(session)
-    except TargetUnavailable as exc:
-        recorder.errored(scenario.rules, f"{scenario.name}: {session.client.redactor.text(str(exc))}")
-        status = "error"
     except SetupFailed as exc:
-        recorder.errored(scenario.rules, f"{scenario.name}: setup failed: {session.client.redactor.text(str(exc))}")
+        # The target refused a documented-valid call: its Fail, under the rule that makes the call valid.
+        recorder.failed(CheckFailed(exc.rule_id, exc.message, exchange=exc.reply.exchange if exc.reply else None))
+        recorder.skipped(scenario.rules, f"not reached: {exc.rule_id} failed first (in scenario {scenario.name})")
+        status = "fail"
+    except (NotReached, BudgetExhausted) as exc:
+        recorder.skipped(scenario.rules, f"not reached ({scenario.name}): {redact(str(exc))}")
+        status = "skip"
+    except TargetUnavailable as exc:
+        recorder.errored(scenario.rules, f"{scenario.name}: {redact(str(exc))}")
         status = "error"
     except Exception as exc:  # noqa: BLE001 - a harness bug is an Error of the run, never a Fail of the target
         recorder.errored(scenario.rules, f"{scenario.name}: harness error {type(exc).__name__}: "
-                                         f"{session.client.redactor.text(str(exc))[:300]}")
+                                         f"{redact(str(exc))[:300]}")
         status = "error"
     if progress:
         progress.step(scenario.name, status, time.perf_counter() - started)

@@ -23,7 +23,20 @@ ADD_SOURCE = "AddSource_Type_Test"
 
 
 class SetupFailed(Exception):
-    """A companion call the scenario depends on did not do its documented job; the scenario cannot judge."""
+    """The target refused (or answered wrongly) a documented-valid call the scenario depends on.
+
+    The target is at fault, under ``rule_id``: the rule that makes the call valid. The runner records a
+    failure of that rule with the reply as evidence, and the scenario's rules left without a verdict are
+    Skip, "not reached". Never an Error: an Error is the harness's or the network's fault alone.
+    """
+
+    def __init__(self, rule_id: str, message: str, reply: Reply | None = None) -> None:
+        super().__init__(f"{rule_id}: {message}")
+        self.rule_id, self.message, self.reply = rule_id, message, reply
+
+
+class NotReached(Exception):
+    """A precondition of the scenario is missing, through nobody's fault (a staging pool too small for it)."""
 
 
 @dataclass
@@ -75,7 +88,7 @@ class Session:
                 handed, self._reserve[:count] = self._reserve[:count], []
                 return handed
         if count > len(self.pool):
-            raise SetupFailed(f"needs {count} accounts; the staging pool has {len(self.pool)}")
+            raise NotReached(f"needs {count} accounts; the staging pool has {len(self.pool)}")
         names = [self.pool[(self._cursor + i) % len(self.pool)] for i in range(count)]
         self._cursor = (self._cursor + count) % len(self.pool)
         stale = {owner: self._made.pop(owner) for owner in names if owner in self._made}
@@ -85,14 +98,22 @@ class Session:
             delete_pairs(self.client, stale, batch=self.spec.limit("friend_delete_items"))
         return names
 
-    def import_accounts(self, names: Iterable[str]) -> None:
+    def import_accounts(self, names: Iterable[str], *, rule: str = "SUPPORT-MULTIACCOUNT-IMPORT") -> None:
+        """Import ``names`` with multiaccount_import; a refusal is a failure of ``rule``, the rule that makes
+        these names valid (FI-LIMIT-USERID-BYTES for names at the byte limit)."""
         names = list(names)
         size = self.spec.limit("multiaccount_import_accounts")
         for start in range(0, len(names), size):
             chunk = names[start:start + size]
             reply = self.client.call("multiaccount_import", {"Accounts": chunk})
-            if not reply.ok or (reply.body or {}).get("FailAccounts"):
-                raise SetupFailed(f"multiaccount_import failed: {reply.exchange.response_body[:300]}")
+            failed = (reply.envelope or {}).get("FailAccounts")
+            if not reply.ok or failed:
+                longest = max(chunk, key=lambda n: len(n.encode("utf-8")))
+                got = reply.describe() + (f", FailAccounts {failed[:5]!r}" if failed else "")
+                raise SetupFailed(rule, f"Expected multiaccount_import of {len(chunk)} valid UserIDs (the longest "
+                                        f"{longest!r}, {len(longest.encode('utf-8'))} bytes) to answer ActionStatus OK "
+                                        f"with no FailAccounts. Received {got}.", reply)
+            self._served(rule)
 
     # -- friend_import with every response check ---------------------------------------------
 
@@ -109,14 +130,24 @@ class Session:
         response_checks.run_all(self.spec, self.recorder, body, reply)
         return reply
 
+    def import_valid(self, from_account: str, items: list[dict[str, Any]]) -> Reply:
+        """A scenario's setup import of items within every limit: each must get ResultCode 0, or the target
+        fails FI-VALID-ITEM-IMPORTED and the scenario's own rules are not reached."""
+        reply = self.friend_import(from_account, items)
+        codes = self.codes_by_account(reply, items)
+        if codes is None or any(codes):
+            got = reply.describe() + (f", ResultCodes {codes}" if codes is not None else "")
+            raise SetupFailed("FI-VALID-ITEM-IMPORTED", f"Expected the setup import of {len(items)} valid item(s) into "
+                                                        f"{from_account} to get ResultCode 0 each. Received {got}.", reply)
+        return reply
+
     def expect(self, rule_id: str, reply: Reply, *, item: int | None = None, account: str | None = None,
                note: str = "") -> str | None:
         return expect(self.recorder, self.spec.rules[rule_id], reply, item=item, account=account, note=note)
 
     def codes_by_account(self, reply: Reply, items: list[dict[str, Any]]) -> list[Any] | None:
         """Each request item's ResultCode, matched by To_Account (ResultItem order is only inferred)."""
-        body = reply.body if isinstance(reply.body, dict) else {}
-        results = body.get("ResultItem")
+        results = reply.envelope.get("ResultItem") if reply.ok else None
         if not isinstance(results, list) or len(results) != len(items):
             return None
         pending: dict[Any, list[Any]] = {}
@@ -146,16 +177,28 @@ class Session:
     # -- reading state back -------------------------------------------------------------------
 
     def relations(self, from_account: str, to_accounts: list[str]) -> dict[str, str]:
-        """friend_check with CheckResult_Type_Both: To_Account -> relation, from From's side."""
+        """friend_check with CheckResult_Type_Both: To_Account -> relation, from From's side.
+
+        Every asked account must come back with a relation: a read-back that leaves some out cannot show
+        what is stored, so it is a failure of SUPPORT-FRIEND-CHECK-RELATION, not an empty friend table."""
         out: dict[str, str] = {}
         size = self.spec.limit("friend_check_items")
         for start in range(0, len(to_accounts), size):
-            reply = self.client.call("friend_check", {"From_Account": from_account,
-                                                      "To_Account": to_accounts[start:start + size],
+            chunk = to_accounts[start:start + size]
+            reply = self.client.call("friend_check", {"From_Account": from_account, "To_Account": chunk,
                                                       "CheckType": "CheckResult_Type_Both"})
-            if not reply.ok or not isinstance(reply.body.get("InfoItem"), list):
-                raise SetupFailed(f"friend_check failed: {reply.exchange.response_body[:300]}")
-            out.update({i.get("To_Account"): i.get("Relation") for i in reply.body["InfoItem"]})
+            infos = reply.envelope.get("InfoItem") if reply.ok else None
+            answered = {i.get("To_Account"): i.get("Relation") for i in infos if isinstance(i, dict)} \
+                if isinstance(infos, list) else {}
+            missing = [a for a in chunk if not isinstance(answered.get(a), str)]
+            if missing:
+                got = reply.describe() + (f", no Relation for {missing[:3]}" if reply.ok else "")
+                raise SetupFailed("SUPPORT-FRIEND-CHECK-RELATION",
+                                  f"Expected friend_check (CheckResult_Type_Both) of {len(chunk)} accounts for "
+                                  f"{from_account} to answer ActionStatus OK with a Relation for each. Received {got}.",
+                                  reply)
+            out.update(answered)
+            self._served("SUPPORT-FRIEND-CHECK-RELATION")
         return out
 
     def friends_among(self, from_account: str, to_accounts: list[str]) -> set[str]:
@@ -166,15 +209,29 @@ class Session:
         """friend_get_list: To_Account -> {tag: value} (None for a non-friend)."""
         reply = self.client.call("friend_get_list", {"From_Account": from_account, "To_Account": to_accounts,
                                                      "TagList": tags})
-        if not isinstance(reply.body, dict) or not isinstance(reply.body.get("InfoItem"), list):
-            raise SetupFailed(f"friend_get_list failed: {reply.exchange.response_body[:300]}")
+        infos = reply.envelope.get("InfoItem") if reply.ok else None
         out: dict[str, Any] = {}
-        for info in reply.body["InfoItem"]:
-            if info.get("ResultCode") == 0:
-                out[info.get("To_Account")] = {p.get("Tag"): p.get("Value") for p in info.get("SnsProfileItem") or ()}
+        for info in infos if isinstance(infos, list) else ():
+            if not isinstance(info, dict) or type(info.get("ResultCode")) is not int:
+                continue
+            if info["ResultCode"] == 0:
+                pairs = info.get("SnsProfileItem") or ()
+                out[info.get("To_Account")] = {p.get("Tag"): p.get("Value") for p in pairs if isinstance(p, dict)}
             else:
                 out[info.get("To_Account")] = None
+        missing = [a for a in to_accounts if a not in out]
+        if missing:
+            got = reply.describe() + (f", no InfoItem with a ResultCode for {missing[:3]}" if reply.ok else "")
+            raise SetupFailed("SUPPORT-FRIEND-GET-LIST-INFOITEM",
+                              f"Expected friend_get_list of {len(to_accounts)} accounts for {from_account} to answer "
+                              f"ActionStatus OK with one InfoItem per To_Account. Received {got}.", reply)
+        self._served("SUPPORT-FRIEND-GET-LIST-INFOITEM")
         return reply, out
+
+    def _served(self, rule_id: str) -> None:
+        """A setup call did its documented job: a passing check of the rule that makes it valid."""
+        if self.recorder.enabled(rule_id):
+            self.recorder.passed(rule_id)
 
 
 def _pairs(body: Any) -> list[tuple[str, str]]:

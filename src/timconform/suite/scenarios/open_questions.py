@@ -14,7 +14,7 @@ from typing import Any
 from timconform.oracle.expect import seen
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
-from timconform.suite.session import Session, SetupFailed, item
+from timconform.suite.session import Session, item
 from timconform.target import Reply
 
 REMARK = "Tag_SNS_IM_Remark"
@@ -53,14 +53,6 @@ def note_texts(session: Session, reply: Reply) -> None:
             session.recorder.outcome(TEXT_RULE, "identifier" if IDENTIFIER.fullmatch(text) else "free-text")
 
 
-def _setup(session: Session, from_account: str, items: list[dict[str, Any]]) -> Reply:
-    reply = session.friend_import(from_account, items)
-    codes = [i.get("ResultCode") for i in (reply.body or {}).get("ResultItem") or ()] if reply.ok else []
-    if len(codes) != len(items) or any(codes):
-        raise SetupFailed(f"friend_import of valid items failed: {reply.exchange.response_body[:300]}")
-    return reply
-
-
 def _codes(reply: Reply, count: int) -> list[int | None] | None:
     """Per-item ResultCodes of an accepted request with one ResultItem per item, else None."""
     if not reply.ok:
@@ -97,7 +89,7 @@ def existing_friend(session: Session) -> None:
     if not _open(session, (rule,)):
         return
     a, b = session.accounts(2)
-    _setup(session, a, [item(b, Remark="one")])
+    session.import_valid(a, [item(b, Remark="one")])
     reply = _import(session, a, [item(b, Remark="two")])
     observed = seen(reply, item=0)
     if observed is None or observed.code != 0:
@@ -278,11 +270,3 @@ def resultinfo_text(session: Session) -> None:
               {"AddWording": "w" * (limit("add_wording_bytes") + 1)}]
     _import(session, a, [{**item(to), **fields} for to, fields in zip(friends, broken)])
 
-
-@scenario("open-sensitive-words", rules=("FI-SENSITIVE-WORDS-30005",))
-def sensitive_words(session: Session) -> None:
-    """30005 for sensitive words: not provoked, for want of a word known to hit the target's filter."""
-    session.recorder.skipped(("FI-SENSITIVE-WORDS-30005",),
-                             "no text is known to hit the target's sensitive-word filter (the docs publish no list, "
-                             "and the emulator has none), so 30005 cannot be provoked; an answer of 30005 is still "
-                             "accepted as a friend_import code wherever it appears")

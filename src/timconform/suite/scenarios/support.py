@@ -30,7 +30,7 @@ def _excerpt(reply: Reply) -> str:
 def account_call(session: Session, operation: str, body: dict[str, Any]) -> Reply:
     """An account operation, with its answer's envelope checked (ErrorDisplay is not required of it)."""
     reply = session.client.call(operation, body)
-    env = reply.body if isinstance(reply.body, dict) else {}
+    env = reply.envelope or {}
     status, code, info = env.get("ActionStatus"), env.get("ErrorCode"), env.get("ErrorInfo")
     good = (status in ("OK", "FAIL") and type(code) is int and isinstance(info, str)
             and (status == "OK") == (code == 0))
@@ -46,17 +46,16 @@ def _succeeded(reply: Reply) -> bool:
 def _statuses(session: Session, user_ids: list[str]) -> tuple[Reply, dict[str, Any]]:
     """account_check: UserID -> AccountStatus; one CheckItem per UserID is SUPPORT-ACCOUNT-CHECK-STATUS's to judge."""
     reply = account_call(session, "account_check", {"CheckItem": [{"UserID": u} for u in user_ids]})
-    items = (reply.body or {}).get("ResultItem") if isinstance(reply.body, dict) else None
+    items = reply.envelope.get("ResultItem") if reply.ok else None
     if not isinstance(items, list):
-        raise SetupFailed(f"account_check answered no ResultItem: {_excerpt(reply)}")
+        raise SetupFailed("SUPPORT-ACCOUNT-CHECK-STATUS", f"Expected account_check of {len(user_ids)} UserIDs to "
+                                                          f"answer ActionStatus OK with a ResultItem array. "
+                                                          f"Received {reply.describe()}.", reply)
     return reply, {i.get("UserID"): i.get("AccountStatus") for i in items if isinstance(i, dict)}
 
 
 def _import_friends(session: Session, from_account: str, to_accounts: list[str]) -> None:
-    reply = session.friend_import(from_account, [item(to) for to in to_accounts])
-    codes = [i.get("ResultCode") for i in (reply.body or {}).get("ResultItem") or ()] if reply.ok else []
-    if len(codes) != len(to_accounts) or any(codes):
-        raise SetupFailed(f"friend_import of valid items failed: {_excerpt(reply)}")
+    session.import_valid(from_account, [item(to) for to in to_accounts])
 
 
 @scenario("support-account-import", profiles=UNSHARED,
@@ -67,9 +66,7 @@ def account_import(session: Session) -> None:
     idempotent, key = "SUPPORT-ACCOUNT-IMPORT-IDEMPOTENT", "SUPPORT-ACCOUNT-IMPORT-KEY"
     status = "SUPPORT-ACCOUNT-CHECK-STATUS"
     a, b = session.names(2)
-    reply = account_call(session, "multiaccount_import", {"Accounts": [a, b]})
-    if not _succeeded(reply) or (reply.body or {}).get("FailAccounts"):
-        raise SetupFailed(f"multiaccount_import failed: {_excerpt(reply)}")
+    session.import_accounts([a, b])
     _import_friends(session, a, [b])
     fresh, old_key, never = session.names(3)
     for attempt in ("first", "second"):
@@ -133,7 +130,8 @@ def account_delete(session: Session) -> None:
         return
     reply = account_call(session, "account_import", {"UserID": a})
     if not _succeeded(reply):
-        raise SetupFailed(f"account_import of the deleted {a} failed: {_excerpt(reply)}")
+        raise SetupFailed(cascade, f"Expected account_import of the deleted {a} to answer ActionStatus OK, ErrorCode 0 "
+                                   f"(an account can be imported again). Received {reply.describe()}.", reply)
     relation = session.relations(a, [b]).get(b)
     session.verify(cascade, relation in (NO_RELATION, B_WITH_A), f"Expected the re-imported {a} to start without "
                    f"friend {b} (NoRelation from {a}'s side). Received {relation!r}.")
@@ -206,11 +204,3 @@ def friend_operations(session: Session) -> None:
                    f"Expected friend_delete of friend {only_a} to answer ResultCode 0 and friend_check afterwards "
                    f"NoRelation. Received {observed.describe() if observed else 'no ResultItem'}, {relation!r}.", reply)
 
-
-@scenario("support-unobservable", rules=("FI-NO-WEBHOOK", "SUPPORT-FREE-TRIAL-ACCOUNTS"))
-def unobservable(session: Session) -> None:
-    """Rules a client cannot observe, or cannot afford to: their reasons, for the report."""
-    session.recorder.skipped(("FI-NO-WEBHOOK",), "a webhook is sent to the app's callback URL, which the suite "
-                             "does not receive, so its absence cannot be observed from outside")
-    session.recorder.skipped(("SUPPORT-FREE-TRIAL-ACCOUNTS",), "checking the 100-account cap of a Free Trial app "
-                             "means filling an app with 100 accounts, which no run may do to a tenant")
