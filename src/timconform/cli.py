@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # the harness failed (DESIGN.md): never 1, which means a rule failed
 SECRET_ENV = "TIMCONFORM_SECRET_KEY"
 
 
@@ -131,6 +132,23 @@ def build_parser() -> _Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("timconform: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a crash of ours is never exit 1, which says "a rule failed"
+        print(f"timconform: internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in timconform, "
+              f"not a verdict about the target", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or "no detail"
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
         args = build_parser().parse_args(argv)
         if args.command == "emulator":
             return _emulator(args)
@@ -201,7 +219,11 @@ def _run(args: argparse.Namespace) -> int:
         env[ENV_SDKAPPID] = str(args.sdkappid)
     if args.identifier:
         env[ENV_IDENTIFIER] = args.identifier
-    known = baseline.load(args.baseline) if args.baseline else None
+    try:
+        known = baseline.load(args.baseline) if args.baseline else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    _check_outputs(args.report_dir, args.write_baseline)
     config = RunConfig(target=args.target, profile=args.profile, strict=args.strict, seed=args.seed,
                        max_examples=args.max_examples, rate_limit=args.rate_limit, rules=_ids(args.rules),
                        skip_rules=_ids(args.skip_rules), budget=args.budget,
@@ -215,8 +237,23 @@ def _run(args: argparse.Namespace) -> int:
     written = write_outputs(result, redactor, args.report_dir)
     if args.write_baseline:
         written.append(baseline.write(args.write_baseline, result, redactor=redactor))
+    if "unreachable" in result.meta:  # one line: every rule is an Error with this one cause
+        where = f"; reports in {args.report_dir}" if args.report_dir else ""
+        print(f"timconform: {result.meta['unreachable']}: no scenario ran, every selected rule is Error{where} "
+              f"(exit {result.exit_code()})", file=sys.stderr)
+        return result.exit_code()
     print(console.summary(result, report_dir=args.report_dir, redactor=redactor))
     return result.exit_code()
+
+
+def _check_outputs(report_dir: Path | None, baseline_file: Path | None = None) -> None:
+    """Before the first call: an output that cannot be written is one line and exit 2, not a lost run."""
+    from timconform.report.write import output_dir_problem, output_file_problem
+
+    if report_dir is not None and (why := output_dir_problem(report_dir)):
+        raise UsageError(f"--report-dir: {why}")
+    if baseline_file is not None and (why := output_file_problem(baseline_file)):
+        raise UsageError(f"--write-baseline: {why}")
 
 
 def _cleanup(args: argparse.Namespace) -> int:
@@ -285,6 +322,7 @@ def _certify_client(args: argparse.Namespace) -> int:
     if not args.time_limit > 0:
         raise UsageError("--time-limit must be above 0 seconds")
     names = _ids(args.scenarios)
+    _check_outputs(args.report_dir)
     progress = console.Progress(len(names) or _scenario_count(), quiet=args.quiet)
     try:
         certification = certify(command, scenarios=names or None, strict=args.strict, time_limit=args.time_limit,
@@ -312,6 +350,7 @@ def _proxy(args: argparse.Namespace) -> int:
     from timconform.clientcert.validating import ProxyConfigError, ValidatingProxy, parse_listen
     from timconform.report import console
 
+    _check_outputs(args.report_dir)
     try:
         host, port = parse_listen(args.listen)
         proxy = ValidatingProxy(args.upstream, host=host, port=port,

@@ -235,3 +235,6 @@ def run_all(spec: Spec, recorder: Recorder, request: Any, reply) -> None:
             if rule_id == "FI-CODE-KNOWN":
                 failure.severity = Verdict.WARN  # unknown codes are a finding, reported as Warn (issue #4)
             recorder.failed(failure)
+        except Exception as exc:  # noqa: BLE001 - a check that crashes is the harness's Error, for its rule only
+            recorder.errored([rule_id], f"the check of {rule_id} crashed ({type(exc).__name__}: "
+                                        f"{' '.join(str(exc).split())[:200]}) on the answer to {reply.exchange.url}")

@@ -38,10 +38,7 @@ def summary(run: RunResult, *, width: int = 100, report_dir: str | Path | None =
     redactor = redactor or Redactor()
     run = redact_run(run, redactor)
     counts = ", ".join(f"{n} {label}" for label, n in run.counts().items())
-    # Skip and Disabled say what was not checked, not how the target did: a run whose worst verdict is
-    # one of them passed everything it checked.
-    worst = run.verdict()
-    head = f"{(worst if worst > Verdict.SKIP else Verdict.PASS).label.upper()}: {counts}"
+    head = f"{run.headline()}: {counts}"
     baselined = sum(1 for r in run.rules if r.baselined is not None)
     if baselined:
         head += f" ({baselined} baselined)"

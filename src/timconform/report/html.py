@@ -17,6 +17,7 @@ COLOURS = {  # verdict -> (background, text)
     Verdict.SKIP: ("#9e9e9e", "#fff"), Verdict.DISABLED: ("#cfd8dc", "#263238"), Verdict.PASS: ("#2e7d32", "#fff"),
 }
 _DETAILED = (Verdict.FAIL, Verdict.ERROR, Verdict.WARN)
+PRETTY_MAX_CHARS = 1 << 20  # indenting a 20 MB body helps nobody reading a page
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
  padding:0 1em;color:#212121}
@@ -36,12 +37,12 @@ blockquote{margin:.5em 0;padding:.3em 1em;border-left:4px solid #90caf9;backgrou
 def to_html(run: RunResult, redactor: Redactor) -> str:
     """The text of report.html (redacted; every value escaped)."""
     run = redact_run(run, redactor)
-    verdict = run.verdict()
+    headline = run.headline()
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>timconform: {_e(verdict.label)} ({_e(run.meta.get('target') or 'unknown target')})</title>",
+             f"<title>timconform: {_e(headline)} ({_e(run.meta.get('target') or 'unknown target')})</title>",
              f"<style>{_STYLE}</style></head><body>",
-             f"<h1>timconform report {_badge(verdict)}</h1>"]
+             f"<h1>timconform report {_headline_badge(headline)}</h1>"]
     parts += _summary(run)
     parts += _table(run)
     parts += _details(run, redactor)
@@ -56,7 +57,8 @@ def _summary(run: RunResult) -> list[str]:
     meta = run.meta
     counts = " ".join(f"{_badge(Verdict[label.upper()], f'{n} {label}')}" for label, n in run.counts().items())
     baselined = sum(1 for r in run.rules if r.baselined is not None)
-    rows = [("Verdict", _badge(run.verdict())), ("Rules", counts + (f" ({baselined} baselined)" if baselined else "")),
+    rows = [("Verdict", _headline_badge(run.headline())),
+            ("Rules", counts + (f" ({baselined} baselined)" if baselined else "")),
             ("Exit code", _e(EXIT_MEANINGS[run.exit_code()]))]
     for label, key in (("Target", "target"), ("Profile", "profile"), ("Strict", "strict"), ("Seed", "seed"),
                        ("Started", "started_at"), ("Duration", "duration_s"), ("Suite version", "suite_version"),
@@ -90,22 +92,29 @@ def _details(run: RunResult, redactor: Redactor) -> list[str]:
         return []
     out = ["<h2>Details: the Fail, Error and Warn rules</h2>"]
     for rule in rules:
-        rid = _e(rule.rule_id)
-        out.append(f'<section class="rule" id="{rid}"><h3><code>{rid}</code> {_e(rule.title)} {_badge(rule.verdict)}'
-                   "</h3>")
-        out.append(f'<p class="muted">{_e(rule.strength)} rule, category {_e(rule.category)}; '
-                   f"{rule.checks} check(s) ran</p>")
-        if rule.baselined:
-            out.append(f"<p><strong>Known divergence (baseline):</strong> {_e(rule.baselined)}</p>")
-        if rule.reason:
-            out.append(f"<p><strong>Reason:</strong> {_e(rule.reason)}</p>")
-        out += _source(rule)
-        for number, evidence in enumerate(rule.evidence, 1):
-            out.append(f"<h4>Evidence {number}: <code>{_e(evidence.check)}</code></h4>")
-            out.append(f"<pre>{_e(evidence.message)}</pre>")
-            if evidence.exchange is not None:
-                out += _exchange(evidence.exchange, redactor)
-        out.append("</section>")
+        out += rule_section(rule, redactor)
+    return out
+
+
+def rule_section(rule: RuleResult, redactor: Redactor) -> list[str]:
+    """One rule's details: verdict, reason, source, and each piece of evidence with its exchange."""
+    out = []
+    rid = _e(rule.rule_id)
+    out.append(f'<section class="rule" id="{rid}"><h3><code>{rid}</code> {_e(rule.title)} {_badge(rule.verdict)}'
+               "</h3>")
+    out.append(f'<p class="muted">{_e(rule.strength)} rule, category {_e(rule.category)}; '
+               f"{rule.checks} check(s) ran</p>")
+    if rule.baselined:
+        out.append(f"<p><strong>Known divergence (baseline):</strong> {_e(rule.baselined)}</p>")
+    if rule.reason:
+        out.append(f"<p><strong>Reason:</strong> {_e(rule.reason)}</p>")
+    out += _source(rule)
+    for number, evidence in enumerate(rule.evidence, 1):
+        out.append(f"<h4>Evidence {number}: <code>{_e(evidence.check)}</code></h4>")
+        out.append(f"<pre>{_e(evidence.message)}</pre>")
+        if evidence.exchange is not None:
+            out += _exchange(evidence.exchange, redactor, evidence.curl_file)
+    out.append("</section>")
     return out
 
 
@@ -118,7 +127,7 @@ def _source(rule: RuleResult) -> list[str]:
     return [f"<p><strong>Source</strong> ({link}):</p>", f"<blockquote>{_e(quote)}</blockquote>" if quote else ""]
 
 
-def _exchange(ex: Exchange, redactor: Redactor) -> list[str]:
+def _exchange(ex: Exchange, redactor: Redactor, curl_file: str | None = None) -> list[str]:
     request = [f"{ex.method} {ex.url}", *(f"{k}: {v}" for k, v in ex.headers.items()), "", _pretty(ex.body, redactor)]
     if ex.error is not None and ex.status is None:
         response = [f"no response: {ex.error}"]
@@ -127,9 +136,11 @@ def _exchange(ex: Exchange, redactor: Redactor) -> list[str]:
                     *(f"{k}: {v}" for k, v in ex.response_headers.items()), "", _pretty(ex.response_body, redactor)]
         if ex.error:
             response.insert(1, f"error: {ex.error}")
+    reproduce = (f'<p>Reproduce: the curl command is too long to show here; it is in <a href="{_e(curl_file)}">'
+                 f"<code>{_e(curl_file)}</code></a> beside this report.</p>" if curl_file else
+                 f"<p>Reproduce:</p><pre>{_e(ex.curl())}</pre>")
     return ["<p>Request:</p>", f"<pre>{_e(chr(10).join(request).rstrip())}</pre>",
-            "<p>Response:</p>", f"<pre>{_e(chr(10).join(response).rstrip())}</pre>",
-            "<p>Reproduce:</p>", f"<pre>{_e(ex.curl())}</pre>"]
+            "<p>Response:</p>", f"<pre>{_e(chr(10).join(response).rstrip())}</pre>", reproduce]
 
 
 def _outcomes(run: RunResult) -> list[str]:
@@ -147,23 +158,33 @@ def _outcomes(run: RunResult) -> list[str]:
     return out
 
 
+COVERAGE_HEADINGS = {"elicited": "Catalogue codes the target answered (any operation)",
+                     "unknown": "Codes the target answered that the catalogue lacks",
+                     "not_elicited": "friend_import codes of the catalogue the run never drew"}
+
+
 def _coverage(run: RunResult) -> list[str]:
     out = ["<h2>Error catalogue coverage</h2>"]
     meanings = _catalogue()
-    for key, title in (("elicited", "Catalogue codes elicited"), ("unknown", "Codes seen that the catalogue lacks")):
-        codes = dict(run.coverage.get(key) or {})
+    for key, title in COVERAGE_HEADINGS.items():
+        if key == "not_elicited":
+            codes = {code: "" for code in run.coverage.get(key) or ()}
+        else:
+            codes = dict(run.coverage.get(key) or {})
         out.append(f"<h3>{title} ({len(codes)})</h3>")
         if not codes:
             out.append('<p class="muted">none</p>')
             continue
-        out.append("<table><thead><tr><th>Code</th><th>Times</th><th>Meaning</th></tr></thead><tbody>")
+        times = "" if key == "not_elicited" else "<th>Times</th>"
+        out.append(f"<table><thead><tr><th>Code</th>{times}<th>Meaning</th></tr></thead><tbody>")
         for code in sorted(codes, key=code_order):
-            meaning = meanings.get(str(code), "" if key == "elicited" else "not in schemas/error-codes.json")
-            out.append(f"<tr><td><code>{_e(code)}</code></td><td>{_e(codes[code])}</td><td>{_e(meaning)}</td></tr>")
+            meaning = meanings.get(str(code), "not in schemas/error-codes.json")
+            count = "" if key == "not_elicited" else f"<td>{_e(codes[code])}</td>"
+            out.append(f"<tr><td><code>{_e(code)}</code></td>{count}<td>{_e(meaning)}</td></tr>")
         out.append("</tbody></table>")
-    for key in sorted(set(run.coverage) - {"elicited", "unknown"}, key=str):
+    for key in sorted(set(run.coverage) - set(COVERAGE_HEADINGS), key=str):
         text = json.dumps(run.coverage[key], indent=2, ensure_ascii=False, default=str)
-        out += [f"<h3>{_e(key)}</h3>", f"<pre>{_e(text)}</pre>"]
+        out += [f"<h3>{_e(key.replace('_', ' ').capitalize())}</h3>", f"<pre>{_e(text)}</pre>"]
     return out
 
 
@@ -194,13 +215,18 @@ def _reason(rule: RuleResult) -> str:
 
 
 def _pretty(body: str, redactor: Redactor) -> str:
-    """A JSON body indented (re-redacted: decoding may reveal escaped text); other text as is."""
-    if not body:
-        return ""
+    """A JSON body indented (re-redacted: decoding may reveal escaped text); other text, and JSON too deep
+    or too large to indent usefully, as it came (results.json has every body in full either way)."""
+    if not body or len(body) > PRETTY_MAX_CHARS:
+        return body
     try:
         return redactor.text(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
-    except ValueError:
+    except (ValueError, RecursionError):
         return body
+
+
+def _headline_badge(headline: str) -> str:
+    return _badge({"FAIL": Verdict.FAIL, "ERROR": Verdict.ERROR}.get(headline, Verdict.PASS), headline)
 
 
 def _badge(verdict: Verdict, text: str | None = None) -> str:

@@ -96,8 +96,8 @@ def _redact_rule(rule: RuleResult, redactor: Redactor) -> RuleResult:
     def text(value: str) -> str:
         return redact_text(value, redactor)
 
-    evidence = [Evidence(check=text(e.check), message=text(e.message),
-                         exchange=None if e.exchange is None else redact_exchange(e.exchange, redactor))
+    evidence = [replace(e, check=text(e.check), message=text(e.message),
+                        exchange=None if e.exchange is None else redact_exchange(e.exchange, redactor))
                 for e in rule.evidence]
     return replace(
         rule, title=text(rule.title), reason=text(rule.reason),
@@ -187,6 +187,8 @@ def _evidence(evidence: Evidence) -> dict[str, Any]:
         out["response"] = {"status": ex.status, "headers": dict(ex.response_headers), "body": ex.response_body,
                            "elapsed_ms": ex.elapsed_ms, "error": ex.error}
         out["curl"] = ex.curl()
+        if evidence.curl_file:
+            out["curl_file"] = evidence.curl_file
     return out
 
 

@@ -43,13 +43,13 @@ def to_junit_xml(run: RunResult, redactor: Redactor) -> str:
     ET.SubElement(properties, "property", _attrs(name="counts", value=", ".join(
         f"{n} {label}" for label, n in counts.items())))
     for rule in run.rules:
-        suite.append(_testcase(rule))
+        suite.append(testcase(rule))
     ET.indent(root)
     text = ET.tostring(root, encoding="unicode", xml_declaration=False)
     return redactor.text('<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n")
 
 
-def _testcase(rule: RuleResult) -> ET.Element:
+def testcase(rule: RuleResult) -> ET.Element:
     case = ET.Element("testcase", _attrs(classname=rule.category, name=f"{rule.rule_id} {rule.title}",
                                          time=_seconds(_elapsed_s(rule))))
     details = _details(rule)
@@ -97,7 +97,8 @@ def _details(rule: RuleResult) -> str:
                 lines.append(f"transport error: {ex.error}")
             else:
                 lines.append(f"response: HTTP {ex.status} {ex.response_body}")
-            lines += ["reproduce:", ex.curl()]
+            lines += ["reproduce:", f"(too long to show: see {evidence.curl_file} beside this report)"
+                      if evidence.curl_file else ex.curl()]
     if rule.outcomes:
         lines.append("observed outcomes: " + ", ".join(f"{o} x{n}" for o, n in sorted(rule.outcomes.items())))
     return "\n".join(lines)

@@ -63,6 +63,7 @@ class Evidence:
     check: str
     message: str
     exchange: Exchange | None = None
+    curl_file: str | None = None  # set by the report writer: the curl command too long to show, in this file
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"check": self.check, "message": self.message}
@@ -109,6 +110,10 @@ class RunResult:
         for rule in self.rules:
             counts[rule.verdict.label] += 1
         return counts
+
+    def headline(self) -> str:
+        """PASS, FAIL or ERROR, as the exit code says: Warn, Skip and Disabled do not make a run fail."""
+        return {EXIT_FAIL: "FAIL", EXIT_ERROR: "ERROR"}.get(self.exit_code(), "PASS")
 
     def exit_code(self) -> int:
         worst = self.verdict()

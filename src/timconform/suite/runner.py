@@ -19,6 +19,7 @@ from timconform.report.redact import Redactor
 from timconform.suite import staging
 from timconform.suite.profiles import PROFILES
 from timconform.suite.registry import Scenario, load_all
+from timconform.suite.preflight import CredentialsRefused, preflight
 from timconform.suite.session import NotReached, Session, SetupFailed
 from timconform.target import (DEFAULT_QPS, ENV_TARGET, BudgetExhausted, Client, ConfigurationError, TargetUnavailable,
                                custom_tags_from_env, in_process, resolve)
@@ -81,18 +82,19 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
     tags = target.custom_tags if target.custom_tags is not None else custom_tags_from_env(config.env)
     session = Session(spec, client, recorder, profile, seed, custom_tags=tags)
     started = time.time()
-    scenarios = _scenarios(profile.name, selected)
-    progress = progress_factory(len(scenarios)) if progress_factory else None
-    ledger = _start_staging(config, session, target, creds) if profile.pool else None
+    unreachable = None
     try:
-        for scenario in scenarios:
-            _run_scenario(scenario, session, target, profile, progress)
-    finally:
-        try:
-            if ledger is not None:  # also after a failure or Ctrl-C
-                staging.cleanup(client, ledger, batch=spec.limit("friend_delete_items"))
-        finally:
-            client.close()
+        preflight(client, spec)
+    except TargetUnavailable as exc:  # nothing answers: one cause for every rule, no scenario sent
+        unreachable = f"{target.describe()} is unreachable: {redactor.text(str(exc))}"
+        recorder.errored(selected, unreachable)
+    except CredentialsRefused:
+        client.close()
+        raise
+    if unreachable is None:
+        _run_all(config, session, target, creds, profile, progress_factory, selected)
+    else:
+        client.close()
     meta = {"suite_version": __version__, "spec_sha256": spec.sha256, "target": target.describe(),
             "target_kind": target.kind, "profile": profile.name, "seed": seed, "strict": config.strict,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -102,8 +104,32 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
                        "custom_tags": list(session.custom_tags), "rate_limit": config.rate_limit or DEFAULT_QPS,
                        "max_examples": profile.examples, "rules": sorted(config.rules),
                        "skip_rules": sorted(config.skip_rules), "budget": config.budget or profile.budget}}
+    if unreachable is not None:
+        meta["unreachable"] = unreachable
     coverage = _coverage(spec, client.codes)
     return RunResult(meta, recorder.results(), coverage, recorder.observed_profile()), redactor
+
+
+def _run_all(config: RunConfig, session: Session, target, creds, profile, progress_factory, selected) -> None:
+    scenarios = _scenarios(profile.name, selected)
+    progress = progress_factory(len(scenarios)) if progress_factory else None
+    client = session.client
+    try:
+        ledger = _start_staging(config, session, target, creds) if profile.pool else None
+    except SetupFailed as exc:  # the pool's accounts were refused: nothing else can be reached
+        client.close()
+        session.recorder.failed(CheckFailed(exc.rule_id, exc.message, exchange=exc.reply.exchange if exc.reply else None))
+        session.recorder.skipped(selected, f"not reached: {exc.rule_id} failed first (importing the staging pool)")
+        return
+    try:
+        for scenario in scenarios:
+            _run_scenario(scenario, session, target, profile, progress)
+    finally:
+        try:
+            if ledger is not None:  # also after a failure or Ctrl-C
+                staging.cleanup(client, ledger, batch=session.spec.limit("friend_delete_items"))
+        finally:
+            client.close()
 
 
 def _coverage(spec: spec_module.Spec, codes: Mapping[int, int]) -> dict[str, Any]:
