@@ -136,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("timconform: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout left (| head): nothing more can be said, and nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # noqa: BLE001 - a crash of ours is never exit 1, which says "a rule failed"
         print(f"timconform: internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in timconform, "
               f"not a verdict about the target", file=sys.stderr)

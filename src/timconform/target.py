@@ -106,10 +106,18 @@ def resolve(name: str, spec: Spec, env: Mapping[str, str]) -> tuple[Target, Cred
     raise ConfigurationError(f"unknown target {name!r}: use emulator, an http(s):// URL, or a region ({regions})")
 
 
-def in_process(app: Any, env: Mapping[str, str], *, name: str = "in-process app") -> tuple[Target, Credentials]:
-    """Any ASGI app as a target, served in this process (an emulator under test, a mutant, a fake)."""
-    return Target("emulator", name, "http://emulator", AsgiBridge(app), getattr(app, "emulator", app)), \
-        credentials_from_env(env)
+def in_process(app: Any, env: Mapping[str, str], *, name: str = "in-process app",
+               base_url: str = "http://emulator") -> tuple[Target, Credentials]:
+    """Any ASGI app as a target, served in this process (an emulator under test, a mutant, a fake).
+
+    ``base_url`` is the address the app is reached at (https:// for an app standing in for a TLS endpoint);
+    the app is told the scheme, as a server behind it would be. The suite may switch the rate limit of a
+    timconform emulator it finds in (or behind) the app; any other app is only sent requests."""
+    from timconform.emulator import Emulator
+
+    emulator = getattr(app, "emulator", app)
+    return Target("emulator", name, base_url.rstrip("/"), AsgiBridge(app),
+                  emulator if isinstance(emulator, Emulator) else None), credentials_from_env(env)
 
 
 def _embedded(env: Mapping[str, str]) -> tuple[Target, Credentials]:

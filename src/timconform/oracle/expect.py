@@ -60,6 +60,26 @@ def result_for(body: dict, *, item: int | None = None, account: str | None = Non
     return None
 
 
+JUDGED_ELSEWHERE = "friend_import"  # its every answer is judged by the response rules (oracle.response)
+
+
+def unreadable(recorder: Recorder, rule: Rule, reply, expected: str) -> None:
+    """An answer that says neither "accepted" nor "refused with code N" for what ``rule`` asks about.
+
+    A friend_import answer is judged as an answer by the response rules (FI-HTTP-200, FI-ENVELOPE-SHAPE,
+    FI-RESULTITEM-PER-ACCOUNT): one fault, one blame, and ``rule`` is not reached. No rule judges the
+    companion operations' answers as such, so there the rule under test is broken by it."""
+    if reply.exchange.operation == JUDGED_ELSEWHERE:
+        judge = ("FI-HTTP-200 and FI-ENVELOPE-SHAPE judge it" if reply.envelope is None else
+                 "FI-RESULTITEM-PER-ACCOUNT judges it")
+        recorder.skipped([rule.id], f"not reached: the answer was {reply.describe()}, with no result to read "
+                                    f"for this rule ({judge})")
+        return
+    what = reply.describe() if reply.envelope is None else f"{reply.describe()} and no result for the item"
+    recorder.failed(CheckFailed(rule.id, f"{expected} Received {what}.", exchange=reply.exchange,
+                                severity=_severity(recorder, rule.strength)))
+
+
 def matches(outcome: Outcome, observed: Seen) -> bool:
     if not outcome.codes and outcome.level is None:
         return observed.code == 0
@@ -92,12 +112,7 @@ def expect(recorder: Recorder, rule: Rule, reply, *, item: int | None = None, ac
     observed = seen(reply, item=item, account=account)
     prefix = f"{note}: " if note else ""
     if observed is None:
-        # Neither an acceptance nor a refusal with a code, so no outcome is recorded; what is wrong with the
-        # answer itself is FI-HTTP-200's or FI-ENVELOPE-SHAPE's. Here it breaks only the code expectation.
-        what = reply.describe() if reply.envelope is None else f"{reply.describe()} and no ResultCode for the item"
-        strength = rule.code_strength or ("open" if rule.outcomes and rule.strength == "open" else rule.strength)
-        recorder.failed(CheckFailed(rule.id, f"{prefix}Expected {_expected(rule)}. Received {what}.",
-                                    exchange=reply.exchange, severity=_severity(recorder, strength)))
+        unreadable(recorder, rule, reply, prefix + f"Expected {_expected(rule)}.")
         return None
     if rule.outcomes:
         for outcome in rule.outcomes:

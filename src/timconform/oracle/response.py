@@ -84,10 +84,16 @@ def envelope_consistent(spec: Spec, request: Any, reply) -> Any:
 @check("FI-ERRORINFO-ON-FAIL")
 def errorinfo_on_fail(spec: Spec, request: Any, reply) -> Any:
     body = _body(reply)
-    if body is None or body.get("ActionStatus") != "FAIL":
-        return NOT_APPLICABLE
+    if body is None or body.get("ActionStatus") != "FAIL" or not _own_code(spec, body.get("ErrorCode")):
+        return NOT_APPLICABLE  # the gateway's own refusals may carry an empty ErrorInfo (a real 70032 did)
     if not isinstance(body.get("ErrorInfo"), str) or not body["ErrorInfo"]:
         raise _fail("FI-ERRORINFO-ON-FAIL", "a non-empty ErrorInfo on a FAIL answer", body.get("ErrorInfo"))
+
+
+def _own_code(spec: Spec, code: Any) -> bool:
+    """One of the service's own codes (listed for named operations), not a gateway code (listed for "*")."""
+    entry = spec.codes.get(code) if type(code) is int else None
+    return entry is not None and "*" not in entry.operations
 
 
 @check("FI-FAIL-NO-RESULTITEM")

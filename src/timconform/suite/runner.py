@@ -41,6 +41,7 @@ class RunConfig:
     ca_bundle: str | None = None
     ledger: Path | None = None  # staging: where the friendship ledger lives
     app: Any = None  # an ASGI app to certify in-process instead of a named target (tests, mutants)
+    app_url: str = "http://emulator"  # where that app stands (https:// for a stand-in for a TLS endpoint)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -68,7 +69,7 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
         profile = type(profile)(**{**profile.__dict__, "examples": config.max_examples})
     seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**31)
     target_name = config.target or config.env.get(ENV_TARGET) or "emulator"
-    target, creds = in_process(config.app, config.env) if config.app is not None else \
+    target, creds = in_process(config.app, config.env, base_url=config.app_url) if config.app is not None else \
         resolve(target_name, spec, config.env)
     redactor = Redactor(creds.secret_key)
     scope = target_rules(spec)

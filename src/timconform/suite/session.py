@@ -7,12 +7,13 @@ import random
 import secrets
 import string
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from timconform.oracle import response as response_checks
-from timconform.oracle.expect import expect
+from timconform.oracle.expect import expect, seen, unreadable
 from timconform.oracle.predict import Predictor
 from timconform.oracle.recorder import CheckFailed, Recorder
 from timconform.spec import Spec
@@ -55,6 +56,7 @@ class Session:
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
+        self.started = time.time()
         self.predictor = Predictor(self.spec, self.custom_tags)
         self._cursor = 0
         self._made: dict[str, set[str]] = {}
@@ -98,21 +100,26 @@ class Session:
             delete_pairs(self.client, stale, batch=self.spec.limit("friend_delete_items"))
         return names
 
-    def import_accounts(self, names: Iterable[str], *, rule: str = "SUPPORT-MULTIACCOUNT-IMPORT") -> None:
-        """Import ``names`` with multiaccount_import; a refusal is a failure of ``rule``, the rule that makes
-        these names valid (FI-LIMIT-USERID-BYTES for names at the byte limit)."""
+    def import_accounts(self, names: Iterable[str]) -> None:
+        """Import ``names`` with multiaccount_import. A refusal is a failure of the rule that makes these
+        names valid: FI-LIMIT-USERID-BYTES when the longest is exactly at the byte limit (the boundary a
+        sloppy `<` gets wrong), SUPPORT-MULTIACCOUNT-IMPORT otherwise."""
         names = list(names)
         size = self.spec.limit("multiaccount_import_accounts")
         for start in range(0, len(names), size):
             chunk = names[start:start + size]
+            longest = max(chunk, key=lambda n: len(n.encode("utf-8")))
+            width = len(longest.encode("utf-8"))
+            rule = "FI-LIMIT-USERID-BYTES" if width == self.spec.limit("user_id_bytes") else \
+                "SUPPORT-MULTIACCOUNT-IMPORT"
             reply = self.client.call("multiaccount_import", {"Accounts": chunk})
-            failed = (reply.envelope or {}).get("FailAccounts")
+            listed = (reply.envelope or {}).get("FailAccounts")
+            failed = [n for n in chunk if n in listed] if isinstance(listed, list) else []
             if not reply.ok or failed:
-                longest = max(chunk, key=lambda n: len(n.encode("utf-8")))
                 got = reply.describe() + (f", FailAccounts {failed[:5]!r}" if failed else "")
                 raise SetupFailed(rule, f"Expected multiaccount_import of {len(chunk)} valid UserIDs (the longest "
-                                        f"{longest!r}, {len(longest.encode('utf-8'))} bytes) to answer ActionStatus OK "
-                                        f"with no FailAccounts. Received {got}.", reply)
+                                        f"{longest!r}, {width} bytes) to answer ActionStatus OK with none of them in "
+                                        f"FailAccounts. Received {got}.", reply)
             self._served(rule)
 
     # -- friend_import with every response check ---------------------------------------------
@@ -130,23 +137,73 @@ class Session:
         response_checks.run_all(self.spec, self.recorder, body, reply)
         return reply
 
-    def import_valid(self, from_account: str, items: list[dict[str, Any]]) -> Reply:
-        """A scenario's setup import of items within every limit: each must get ResultCode 0, or the target
-        fails FI-VALID-ITEM-IMPORTED and the scenario's own rules are not reached."""
-        reply = self.friend_import(from_account, items)
+    def import_valid(self, from_account: str, items: list[dict[str, Any]], **call: Any) -> Reply:
+        """A scenario's setup import of items within every limit: each must get ResultCode 0 and be in the
+        friend table afterwards, or the target fails FI-VALID-ITEM-IMPORTED and the scenario's own rules,
+        which build on those friendships, are not reached."""
+        reply = self.friend_import(from_account, items, **call)
         codes = self.codes_by_account(reply, items)
         if codes is None or any(codes):
-            got = reply.describe() + (f", ResultCodes {codes}" if codes is not None else "")
-            raise SetupFailed("FI-VALID-ITEM-IMPORTED", f"Expected the setup import of {len(items)} valid item(s) into "
-                                                        f"{from_account} to get ResultCode 0 each. Received {got}.", reply)
+            got = reply.describe() + (f", ResultCodes {codes}" if codes is not None else ", no ResultItem for each")
+            raise SetupFailed("FI-VALID-ITEM-IMPORTED" if codes else answer_rule(reply, "FI-VALID-ITEM-IMPORTED"),
+                              f"Expected the setup import of {len(items)} valid item(s) into {from_account} to get "
+                              f"ResultCode 0 each. Received {got}.", reply)
+        self.require_stored(from_account, [i["To_Account"] for i in items], reply)
         return reply
+
+    def require_stored(self, from_account: str, to_accounts: list[str], reply: Reply) -> None:
+        """Items the target answered with ResultCode 0 are in From_Account's friend table, or FI-VALID-ITEM-IMPORTED
+        fails here (not the rule a later check is about, whose premise this is)."""
+        missing = sorted(set(to_accounts) - self.friends_among(from_account, to_accounts))
+        if missing:
+            raise SetupFailed("FI-VALID-ITEM-IMPORTED", f"Expected the {len(to_accounts)} item(s) imported into "
+                                                        f"{from_account} with ResultCode 0 to be in its friend table "
+                                                        f"(friend_check). Received no friendship with {missing[:5]}.",
+                              reply)
+        self._served("FI-VALID-ITEM-IMPORTED")
 
     def expect(self, rule_id: str, reply: Reply, *, item: int | None = None, account: str | None = None,
                note: str = "") -> str | None:
         return expect(self.recorder, self.spec.rules[rule_id], reply, item=item, account=account, note=note)
 
-    def codes_by_account(self, reply: Reply, items: list[dict[str, Any]]) -> list[Any] | None:
-        """Each request item's ResultCode, matched by To_Account (ResultItem order is only inferred)."""
+    def imported(self, rule_id: str, reply: Reply, note: str, *, item: int | None = None,
+                 account: str | None = None) -> bool:
+        """Judge that an item within ``rule_id``'s limits got ResultCode 0. A refusal breaks ``rule_id``; an
+        answer with no result for the item is the response rules' to judge (expect.unreadable)."""
+        observed = seen(reply, item=item, account=account)
+        if observed is None:
+            unreadable(self.recorder, self.spec.rules[rule_id], reply, f"Expected {note} to be imported (ResultCode 0).")
+            return False
+        return self.verify(rule_id, observed.code == 0, f"Expected {note} to be imported (ResultCode 0). "
+                                                        f"Received {observed.describe()}.", reply)
+
+    def batch_imported(self, rule_id: str, reply: Reply, items: list[dict[str, Any]], note: str) -> bool:
+        """Judge that every item of a batch within ``rule_id``'s limits got ResultCode 0 (see :meth:`imported`)."""
+        codes = self.codes_by_account(reply, items)
+        if codes is None:
+            unreadable(self.recorder, self.spec.rules[rule_id], reply,
+                       f"Expected {note}: ResultCode 0 for each of {len(items)} items.")
+            return False
+        refused = sorted({c for c in codes if c != 0}, key=repr)
+        return self.verify(rule_id, not refused, f"Expected {note}: ResultCode 0 for each of {len(items)} items. "
+                                                 f"Received codes {refused} for {sum(c != 0 for c in codes)} of them.",
+                           reply)
+
+    def expect_refusal_form(self, rule_id: str, premise: str, reply: Reply, *, item: int | None = None,
+                            account: str | None = None, note: str = "") -> str | None:
+        """Judge ``rule_id``, a rule about *how* a refusal looks (its level or code), only on a refusal. An
+        acceptance breaks ``premise``, the rule that demands the refusal, which judges it; this one is
+        then not reached rather than failed twice for one fault."""
+        observed = seen(reply, item=item, account=account)
+        if observed is None or observed.code == 0:
+            self.recorder.skipped([rule_id], f"not reached: {premise} failed first ({note or 'no refusal'} "
+                                             "was not refused)")
+            return None
+        return self.expect(rule_id, reply, item=item, account=account, note=note)
+
+    def codes_by_account(self, reply: Reply, items: list[dict[str, Any]]) -> list[int] | None:
+        """Each request item's ResultCode, matched by To_Account (ResultItem order is only inferred); None
+        unless the answer is OK with an integer ResultCode for every item."""
         results = reply.envelope.get("ResultItem") if reply.ok else None
         if not isinstance(results, list) or len(results) != len(items):
             return None
@@ -157,7 +214,9 @@ class Session:
         codes = []
         for entry in items:
             queue = pending.get(entry.get("To_Account"))
-            codes.append(queue.pop(0) if queue else None)
+            if not queue or type(queue[0]) is not int:
+                return None  # an item without a result of its own: FI-RESULTITEM-PER-ACCOUNT judges the answer
+            codes.append(queue.pop(0))
         return codes
 
     def fail(self, rule_id: str, message: str, reply: Reply | None = None) -> None:
@@ -232,6 +291,16 @@ class Session:
         """A setup call did its documented job: a passing check of the rule that makes it valid."""
         if self.recorder.enabled(rule_id):
             self.recorder.passed(rule_id)
+
+
+def answer_rule(reply: Reply, otherwise: str) -> str:
+    """The rule a friend_import answer that did not import valid items breaks: its status, its envelope, its
+    per-item results (an OK without a result for each item), or, for a proper refusal, ``otherwise``."""
+    if reply.status != 200:
+        return "FI-HTTP-200"
+    if reply.envelope is None:
+        return "FI-ENVELOPE-SHAPE"
+    return "FI-RESULTITEM-PER-ACCOUNT" if reply.ok else otherwise
 
 
 def _pairs(body: Any) -> list[tuple[str, str]]:

@@ -36,13 +36,14 @@ def unknown_to(session: Session) -> tuple[str, list[str], list[str]]:
     owner, first, last = session.accounts(3)
     alone, beside = session.names(2)
     reply = session.friend_import(owner, [item(alone)])
-    session.expect(TO_EXISTS, reply, item=0, note="an unknown To_Account alone")
-    session.expect(TO_LEVEL, reply, item=0, note="an unknown To_Account alone")
+    session.expect(TO_EXISTS, reply, account=alone, note="an unknown To_Account alone")
+    session.expect_refusal_form(TO_LEVEL, TO_EXISTS, reply, account=alone, note="an unknown To_Account alone")
 
     mixed = session.friend_import(owner, [item(first), item(beside), item(last)])
     unknown_at = slot(mixed, 1, beside)
     session.expect(TO_EXISTS, mixed, item=unknown_at, note="an unknown To_Account between valid items")
-    outcome = session.expect(TO_LEVEL, mixed, item=unknown_at, note="an unknown To_Account between valid items")
+    outcome = session.expect_refusal_form(TO_LEVEL, TO_EXISTS, mixed, item=unknown_at,
+                                          note="an unknown To_Account between valid items")
     valid = [first, last]
     if outcome == "per-item-30003":
         for to, index in ((first, slot(mixed, 0, first)), (last, slot(mixed, 2, last))):
