@@ -223,3 +223,29 @@ def short_user_ids():
         return status, {**body, "FailAccounts": list(body.get("FailAccounts") or []) + refused}
 
     return Wrapped(emulator, on_request=refuse_32, on_response=report_refused, paths=ACCOUNT_IMPORTS)
+
+
+# -- HTTPS and plain HTTP ------------------------------------------------------------------------------
+
+
+class RedirectsPlainHttp:
+    """The faithful emulator behind a TLS front end that answers plain http:// with a redirect to https://,
+    as the live service's FI-HTTPS-ONLY promises. Served in-process at an https:// base URL."""
+
+    def __init__(self) -> None:
+        self.emulator = fresh_emulator()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope.get("scheme") == "http":
+            await _read(receive)
+            location = f"https://{dict(scope['headers']).get(b'host', b'').decode()}{scope['path']}"
+            await send({"type": "http.response.start", "status": 301,
+                        "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.emulator(scope, receive, send)
+
+
+def serves_plain_http_too():
+    """The faithful emulator answering the API on http:// as well as https:// (the same app on both)."""
+    return fresh_emulator()
