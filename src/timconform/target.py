@@ -8,6 +8,7 @@ and retries what the network, not the target, got wrong.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import socket
@@ -167,9 +168,15 @@ class UserSigSource:
         self._creds, self._redactor, self._lifetime = creds, redactor, lifetime
         self._sig, self._expires = "", 0.0
         self._lock = threading.Lock()
+        # A target that refuses a UserSig it has seen (FI-AUTH-USERSIG-REUSE) gets a new one for every call;
+        # the lifetime differs by a second each time, so two made within one second differ too.
+        self.fresh_per_call = False
+        self._made = itertools.count(1)  # never the lifetime of the shared UserSig
 
     def current(self) -> str:
         with self._lock:
+            if self.fresh_per_call:
+                return self.make(self._creds.identifier, lifetime=self._lifetime + next(self._made))
             if time.time() > self._expires - USERSIG_RENEW_BEFORE:
                 self._sig = self.make(self._creds.identifier, lifetime=self._lifetime)
                 self._expires = time.time() + self._lifetime

@@ -59,6 +59,9 @@ FIXED = {
     "OPEN-ADDTIME-READBACK": {"verbatim"},
     "OPEN-RESULTINFO-TEXT": {"identifier"},
     "OPEN-REQUEST-SIZE-LIMIT": {"processed"},
+    "OPEN-USERID-CASE": {"distinct"},
+    "OPEN-TEXT-CONTROL-CHARS": {"stored-verbatim"},
+    "OPEN-TEXT-LONE-SURROGATE": {"per-item-30001"},
 }
 
 

@@ -32,12 +32,29 @@ class CredentialsRefused(ConfigurationError):
 
 
 def preflight(client: Client, spec: Spec) -> Reply:
-    """Send the one call; raise TargetUnavailable (from the client) or CredentialsRefused, else return the reply."""
-    reply = client.call(OPERATION, {"CheckItem": [{"UserID": client.creds.identifier}]})
-    code = reply.error_code
-    if code and code in spec.codes and spec.codes[code].klass == "auth":
-        raise CredentialsRefused(refusal_message(spec, code))
+    """Send the call; raise TargetUnavailable (from the client) or CredentialsRefused, else return the reply.
+
+    The call is sent twice with the same UserSig, as the run will send it. A target that accepts the first
+    and refuses the second breaks FI-AUTH-USERSIG-REUSE (which the auth-usersig-reuse scenario judges); the
+    run then goes on with a UserSig made for every call, which the docs equally allow, so that the one
+    fault does not hide every other verdict."""
+    reply = _check(client, spec)
+    again = client.call(OPERATION, {"CheckItem": [{"UserID": client.creds.identifier}]})
+    if _auth_refusal(spec, again.error_code):
+        client.usersigs.fresh_per_call = True
+        reply = _check(client, spec)
     return reply
+
+
+def _check(client: Client, spec: Spec) -> Reply:
+    reply = client.call(OPERATION, {"CheckItem": [{"UserID": client.creds.identifier}]})
+    if _auth_refusal(spec, reply.error_code):
+        raise CredentialsRefused(refusal_message(spec, reply.error_code))
+    return reply
+
+
+def _auth_refusal(spec: Spec, code: int | None) -> bool:
+    return bool(code) and code in spec.codes and spec.codes[code].klass == "auth"
 
 
 def refusal_message(spec: Spec, code: int) -> str:

@@ -117,6 +117,8 @@ class Session:
             failed = [n for n in chunk if n in listed] if isinstance(listed, list) else []
             if not reply.ok or failed:
                 got = reply.describe() + (f", FailAccounts {failed[:5]!r}" if failed else "")
+                if reply.envelope is None:  # not a refusal of these names: an answer that is no envelope at all
+                    rule = "SUPPORT-ACCOUNT-ENVELOPE"
                 raise SetupFailed(rule, f"Expected multiaccount_import of {len(chunk)} valid UserIDs (the longest "
                                         f"{longest!r}, {width} bytes) to answer ActionStatus OK with none of them in "
                                         f"FailAccounts. Received {got}.", reply)
@@ -180,6 +182,9 @@ class Session:
     def batch_imported(self, rule_id: str, reply: Reply, items: list[dict[str, Any]], note: str) -> bool:
         """Judge that every item of a batch within ``rule_id``'s limits got ResultCode 0 (see :meth:`imported`)."""
         codes = self.codes_by_account(reply, items)
+        if codes is None and reply.envelope is not None and not reply.ok:  # the whole valid batch refused
+            return self.verify(rule_id, False, f"Expected {note}: ResultCode 0 for each of {len(items)} items. "
+                                               f"Received {reply.describe()}.", reply)
         if codes is None:
             unreadable(self.recorder, self.spec.rules[rule_id], reply,
                        f"Expected {note}: ResultCode 0 for each of {len(items)} items.")
