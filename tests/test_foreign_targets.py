@@ -50,6 +50,7 @@ EXPECTED = {
         factory=targets.SaysOk,
         fail=AUTH | REFUSES_NOTHING | {
             "FI-ACCOUNT-FROM-EXISTS", "FI-ACCOUNT-TO-EXISTS", "FI-ACCOUNT-TYPE-60015",
+            "FI-ACCOUNT-NAME-EXACT",  # " name", "name\n" and "name\u0000" are accepted, though no account has them
             "FI-ENVELOPE-SHAPE",  # echoes a number sent as To_Account into ResultItem, where a string belongs
             "FI-LIMIT-ADDSOURCE-FORM", "FI-LIMIT-ADDWORDING-BYTES", "FI-LIMIT-CUSTOM-VALUE-BYTES",
             "FI-LIMIT-GROUPNAME-BYTES", "FI-LIMIT-GROUPNAME-NONEMPTY", "FI-LIMIT-REMARK-BYTES",
