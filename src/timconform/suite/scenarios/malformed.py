@@ -122,7 +122,7 @@ def malformed_url(session: Session) -> None:
                                                      "FI-QUERY-PARAMS"))
 def malformed_query(session: Session) -> None:
     """Missing, misspelt and wrong-valued query parameters are refused; the range ends of random are not."""
-    probes = Probes(session, 11)
+    probes = Probes(session, 12)
     probes.send("FI-SDKAPPID-MISSING-60012", "no sdkappid", query={"sdkappid": None})
     for name in ("identifier", "usersig", "random", "contenttype"):
         probes.send("FI-QUERY-MISSING", f"no {name}", query={name: None})
@@ -133,11 +133,12 @@ def malformed_query(session: Session) -> None:
     probes.send("FI-QUERY-CASE-SENSITIVE", "Identifier= instead of identifier=",
                 query={"identifier": None, "Identifier": creds.identifier})
     probes.send("FI-QUERY-CASE-SENSITIVE", "contenttype=JSON", query={"contenttype": "JSON"})
-    for value in (0, session.spec.limit("random_max")):
+    # The range's ends, and the first value a signed 32-bit parser cannot hold.
+    for value in (0, 2**31, session.spec.limit("random_max")):
         _, reply = probes.send(None, f"random={value}", query={"random": value})
         session.verify("FI-QUERY-PARAMS", reply.ok,
                        f"Expected a valid request with random={value} to be accepted (ActionStatus OK). "
-                       f"Received ErrorCode {reply.error_code}.", reply)
+                       f"Received {reply.describe()}.", reply)
     probes.nothing_imported()
 
 

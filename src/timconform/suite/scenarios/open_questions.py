@@ -239,13 +239,14 @@ def custom_tag_unconfigured(session: Session) -> None:
 @scenario("open-custom-value-integer", rules=RESPONSE_RULES + ("OPEN-CUSTOM-VALUE-INTEGER", TEXT_RULE),
           needs=("custom-tags",))
 def custom_value_integer(session: Session) -> None:
-    """Integer Values 0 and 7 for a configured custom tag: kept as integers, stringified, or refused."""
+    """Integer Values for a configured custom tag, up to past the 32- and 64-bit ranges: kept as integers,
+    stringified, or refused, value by value."""
     rule = "OPEN-CUSTOM-VALUE-INTEGER"
     if not _open(session, (rule,)):
         return
-    a, *friends = session.accounts(3)
+    values = [0, 7, 2**31, 2**32, 2**63]
+    a, *friends = session.accounts(1 + len(values))
     tag = session.custom_tags[0]
-    values = [0, 7]
     items = [item(to, CustomItem=[{"Tag": tag, "Value": v}]) for to, v in zip(friends, values)]
     reply = _import(session, a, items)
     codes = _per_item(session, rule, reply, items)
