@@ -121,7 +121,8 @@ def test_results_json_validates_against_its_schema(spec, redactor):
     document = json.loads(to_json(make_run(spec), redactor))
     errors = [e.message for e in spec.validator("results.schema.json").iter_errors(document)]
     assert errors == []
-    assert document["summary"] == {"verdict": "Fail", "exit_code": 1, "baselined": 0, "rules": len(VERDICTS),
+    assert document["summary"] == {"headline": "FAIL", "verdict": "Fail", "exit_code": 1, "baselined": 0,
+                                   "rules": len(VERDICTS),
                                    "counts": {"Fail": 2, "Error": 2, "Warn": 2, "Skip": 2, "Disabled": 2, "Pass": 3}}
 
 

@@ -158,7 +158,8 @@ def _meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _summary(run: RunResult) -> dict[str, Any]:
-    return {"verdict": run.verdict().label, "exit_code": run.exit_code(), "counts": run.counts(),
+    return {"headline": run.headline(), "verdict": run.verdict().label, "exit_code": run.exit_code(),
+            "counts": run.counts(),
             "baselined": sum(1 for r in run.rules if r.baselined is not None), "rules": len(run.rules)}
 
 

@@ -39,6 +39,7 @@ def to_junit_xml(run: RunResult, redactor: Redactor) -> str:
             value = run.meta[key]
             ET.SubElement(properties, "property", _attrs(name=key, value=json.dumps(value) if isinstance(
                 value, bool) else value))
+    ET.SubElement(properties, "property", _attrs(name="headline", value=run.headline()))
     ET.SubElement(properties, "property", _attrs(name="verdict", value=run.verdict().label))
     ET.SubElement(properties, "property", _attrs(name="counts", value=", ".join(
         f"{n} {label}" for label, n in counts.items())))

@@ -124,7 +124,8 @@ class RunResult:
         return EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
-        return {"meta": self.meta, "summary": {"verdict": self.verdict().label, "exit_code": self.exit_code(),
+        return {"meta": self.meta, "summary": {"headline": self.headline(), "verdict": self.verdict().label,
+                                               "exit_code": self.exit_code(),
                                                "counts": self.counts()},
                 "rules": [r.as_dict() for r in self.rules], "coverage": self.coverage,
                 "behaviour_profile": self.behaviour_profile}
