@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from timconform.oracle import response as response_checks
+from timconform.oracle.expect import unreadable
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.session import Session, item
@@ -194,6 +195,9 @@ def _query_repeated(session: Session, probes: Probes) -> None:
     seen = []
     for valid_first, what, reply in sent:
         code = reply.error_code
+        if reply.envelope is None:  # judged as an answer by FI-HTTP-200 / FI-ENVELOPE-SHAPE: no outcome in it
+            unreadable(session.recorder, session.spec.rules["FI-QUERY-REPEATED"], reply, f"Expected an outcome for {what}.")
+            continue
         if reply.ok:
             outcome = "first-wins" if valid_first else "last-wins"
         elif code in session.spec.rules["FI-QUERY-REPEATED"].codes:
