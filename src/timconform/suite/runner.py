@@ -13,7 +13,7 @@ from typing import Any
 
 from timconform import __version__
 from timconform import spec as spec_module
-from timconform.oracle.recorder import CheckFailed, Recorder, target_rules
+from timconform.oracle.recorder import Recorder, target_rules
 from timconform.report.model import RunResult
 from timconform.report.redact import Redactor
 from timconform.suite import staging
@@ -119,8 +119,7 @@ def _run_all(config: RunConfig, session: Session, target, creds, profile, progre
         ledger = _start_staging(config, session, target, creds) if profile.pool else None
     except SetupFailed as exc:  # the pool's accounts were refused: nothing else can be reached
         client.close()
-        session.recorder.failed(CheckFailed(exc.rule_id, exc.message, exchange=exc.reply.exchange if exc.reply else None))
-        session.recorder.skipped(selected, f"not reached: {exc.rule_id} failed first (importing the staging pool)")
+        exc.record(session.recorder, selected, "importing the staging pool")
         return
     try:
         for scenario in scenarios:
@@ -197,10 +196,8 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
     redact = session.client.redactor.text
     try:
         scenario.fn(session)
-    except SetupFailed as exc:
-        # The target refused a documented-valid call: its Fail, under the rule that makes the call valid.
-        recorder.failed(CheckFailed(exc.rule_id, exc.message, exchange=exc.reply.exchange if exc.reply else None))
-        recorder.skipped(scenario.rules, f"not reached: {exc.rule_id} failed first (in scenario {scenario.name})")
+    except SetupFailed as exc:  # a documented-valid call refused: the Fail of the rule that makes it valid
+        exc.record(recorder, scenario.rules, f"in scenario {scenario.name}")
         status = "fail"
     except (NotReached, BudgetExhausted) as exc:
         recorder.skipped(scenario.rules, f"not reached ({scenario.name}): {redact(str(exc))}")

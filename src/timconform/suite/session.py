@@ -35,6 +35,11 @@ class SetupFailed(Exception):
         super().__init__(f"{rule_id}: {message}")
         self.rule_id, self.message, self.reply = rule_id, message, reply
 
+    def record(self, recorder: Recorder, unreached: Iterable[str], where: str) -> None:
+        """The rule's Fail with the reply as evidence; ``unreached`` rules Skip, naming it as the cause."""
+        recorder.failed(CheckFailed(self.rule_id, self.message, exchange=self.reply.exchange if self.reply else None))
+        recorder.skipped(unreached, f"not reached: {self.rule_id} failed first ({where})")
+
 
 class NotReached(Exception):
     """A precondition of the scenario is missing, through nobody's fault (a staging pool too small for it)."""
