@@ -240,10 +240,7 @@ class FriendImportClient:
         return self._usersig[0]
 
     def _renew_usersig(self) -> None:
-        """Make a new UserSig. One made in the same second would be the same string, so wait for the next."""
-        made = self._usersig[1] if self._usersig else None
-        while made is not None and int(self._clock()) <= made:
-            self._sleep(max(0.01, made + 1 - self._clock()))
+        """Make a new UserSig for the next request (the documented remedy for 70001 and its kin)."""
         self._usersig = None
 
 

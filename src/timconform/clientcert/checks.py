@@ -169,14 +169,13 @@ class Checker:
         self._no_retry_permanent(imports, label)
 
     def _random_fresh(self, api: Sequence[Recorded], label: str) -> None:
-        if len(api) < 2:
+        carrying = [r for r in api if r.param("random") is not None]
+        if len(carrying) < 2:  # no evidence either way: a missing random is CL-QUERY-PARAMS's to judge
             return
         first: dict[str, Recorded] = {}
         repeats = []
-        for record in api:
+        for record in carrying:
             value = record.param("random")
-            if value is None:
-                continue
             if value in first:
                 repeats.append((first[value], record))
             else:

@@ -9,7 +9,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected, next_overlapping
+from timconform.clientcert.checks import (NOT_CHECKED, REQUEST_RULES, STREAM_RULES, Checker, Expected,
+                                         content_type_problem, next_overlapping)
 from timconform.clientcert.recording import Recorded
 from timconform.clientcert.scenarios import Scenario
 from timconform.oracle.recorder import Recorder
@@ -17,8 +18,10 @@ from timconform.report.model import RunResult
 from timconform.spec import Spec
 
 REPORT_RULE = "CL-REPORT-PARTIAL-FAILURE"
+DELAY_SEEN = 0.9  # an answer at least this share of the injected delay late was delayed by it
+OLD_SHAPE_MARK = "Invalid_Account"  # only the older response shape has it (api-facts §4.2)
 SKIP_REASONS = {
-    "CL-RANDOM-FRESH": "no client process sent two requests, so a repeated random could not show",
+    "CL-RANDOM-FRESH": "no client process sent two requests carrying random, so a repeated random could not show",
     "CL-RETRY-BACKOFF": "the client never retried after a retryable answer, so its wait could not be measured "
                         "(not retrying is graded by the recovery rules)",
     "CL-NO-RETRY-PERMANENT": "no request or item was refused with a permanent code",
@@ -128,12 +131,50 @@ def _grade_run(checker: Checker, recorder: Recorder, run: ScenarioRun, expected:
             checker.request(record, expected, label)
     checker.stream(run.records, label)
     _report(checker, run)
+    refused = own_refusal(checker, run, expected)
+    outcome_rules = [r for r in ("CL-IMPORT-COMPLETE", "CL-TOLERATE-OLD-SHAPE") if r in scenario.rules]
+    if refused is not None:
+        # Every import was refused for what the client itself sent: the request rule that says so is the
+        # client's Fail; what the run would have shown about importing or recovering was never reached.
+        recorder.skipped(outcome_rules, f"not reached [{label}]: {refused}")
+        if scenario.recovery:
+            recorder.skipped([scenario.recovery], f"not delivered [{label}]: {refused}")
+        return
     if "CL-IMPORT-COMPLETE" in scenario.rules:
         checker.verdict("CL-IMPORT-COMPLETE", _incomplete(run), _first(run), label)
     if scenario.recovery:
-        _recovery(checker, run)
+        _recovery(checker, recorder, run)
     if "CL-TOLERATE-OLD-SHAPE" in scenario.rules:
-        _old_shape(checker, run, by_name.get(scenario.peer or ""))
+        _old_shape(checker, recorder, run, by_name.get(scenario.peer or ""))
+
+
+def own_refusal(checker: Checker, run: ScenarioRun, expected: Expected) -> str | None:
+    """Why none of the client's imports got through, when that is the client's own doing: every friend_import
+    was refused as a whole, and the first of them breaks a rule about what a request must carry. None when
+    some import was accepted, or when nothing the client sent explains the refusals."""
+    imports = run.imports()
+    if not imports or any(r.error_code() == 0 for r in imports):
+        return None
+    first = imports[0]
+    if run.scenario.faults and first is delivered(run):  # refused by the scenario's own fault, not by the gateway
+        return None
+    broken = request_problem(checker, first, expected)
+    if broken is None:
+        return None
+    answer = f"ErrorCode {first.error_code()}" if first.error_code() is not None else f"HTTP {first.status}"
+    return f"the client's requests were refused first with {answer} ({broken} failed: {first.describe()})"
+
+
+def request_problem(checker: Checker, record: Recorded, expected: Expected) -> str | None:
+    """The request rule ``record`` breaks, if any, in the order a gateway checks them."""
+    usersig = checker.usersig_problem(record, expected)
+    for rule_id, problem in (("CL-QUERY-PARAMS", checker.query_problem(record, expected)),
+                             ("CL-USERSIG-VALID", None if usersig is NOT_CHECKED else usersig),
+                             ("CL-REQUEST-VALID", checker.body_problem(record)),
+                             ("CL-JSON-CONTENT-TYPE", content_type_problem(record))):
+        if problem is not None:
+            return rule_id
+    return None
 
 
 def _codes(record: Recorded) -> Iterable[int]:
@@ -168,6 +209,11 @@ def _report(checker: Checker, run: ScenarioRun) -> None:
     if (run.exit_code == 0) == everything:
         checker.ok(REPORT_RULE)
         return
+    if run.exit_code != 0 and everything and any(r.client_gone for r in run.imports()):
+        # It left before an answer: it could not know the import went through. Leaving is graded elsewhere.
+        checker.recorder.skipped([REPORT_RULE], f"not reached [{label}]: the client left before an answer, so it "
+                                                "could not know that its items were imported")
+        return
     wanted = run.scenario.wanted()
     total = sum(len(v) for v in wanted.values())
     if run.exit_code == 0:
@@ -184,30 +230,49 @@ def _last(run: ScenarioRun) -> Recorded | None:
     return imports[-1] if imports else None
 
 
-def _recovery(checker: Checker, run: ScenarioRun) -> None:
+def delivered(run: ScenarioRun) -> Recorded | None:
+    """The friend_import that met the scenario's fault, read from its answer (None: the client never met it)."""
+    fault = run.scenario.faults[0]
+    for record in run.imports():
+        if fault["action"] == "code" and record.error_code() == fault["code"]:
+            return record
+        if fault["action"] == "http" and record.status == fault.get("status", 502):
+            return record
+        if fault["action"] == "delay" and record.ended is not None and \
+                record.ended - record.started >= DELAY_SEEN * fault["seconds"]:
+            return record
+    return None
+
+
+def _recovery(checker: Checker, recorder: Recorder, run: ScenarioRun) -> None:
     scenario, label, rule = run.scenario, run.scenario.name, run.scenario.recovery
     imports = run.imports()
     if not imports:
         checker.fail(rule, f"Expected friend_import requests. Received none (adapter {run.exit_text()}).", None, label)
         return
-    first = imports[0]
+    met = delivered(run)
+    if met is None:
+        recorder.skipped([rule], f"not delivered [{label}]: no answer of the client's {len(imports)} friend_import "
+                                 f"request(s) carried {scenario.fault_label}")
+        return
     done, importable = run.counts()
-    if scenario.faults and scenario.faults[0].get("action") == "delay":
+    if scenario.faults[0].get("action") == "delay":
         if run.exit_code == 0 and done == importable:
             checker.ok(rule)
         else:
             checker.fail(rule, f"Expected the client to wait for (or time out and retry) {scenario.fault_label} and "
                                f"report success with every item imported. Received adapter {run.exit_text()}, "
                                f"{done} of {importable} importable items imported, {len(imports)} friend_import "
-                               f"request(s).", first, label)
+                               f"request(s).", met, label)
         return
-    retry = next_overlapping(first, imports[1:])
+    retry = next_overlapping(met, [r for r in imports if r.index > met.index])
     if retry is None:
         checker.fail(rule, f"Expected the refused items to be sent again after {scenario.fault_label}. Received no "
                            f"retry: {len(imports)} friend_import request(s), adapter {run.exit_text()}, {done} of "
-                           f"{importable} importable items imported.", first, label)
-    elif rule == "CL-RENEW-USERSIG-70001" and retry.usersig_hash == first.usersig_hash:
-        checker.fail(rule, f"Expected a newly made UserSig on the retry after {scenario.fault_label}. Received the "
+                           f"{importable} importable items imported.", met, label)
+    elif rule == "CL-RENEW-USERSIG-70001" and retry.usersig_hash == met.usersig_hash:
+        checker.fail(rule, f"Expected a newly made UserSig on the retry after {scenario.fault_label} (the refusal came "
+                           f"in a later second than the request, so a UserSig made then differs). Received the "
                            f"refused UserSig again on {retry.describe()}.", retry, label)
     elif done != importable:
         checker.fail(rule, f"Expected every importable item imported after the retry. Received {done} of "
@@ -216,8 +281,12 @@ def _recovery(checker: Checker, run: ScenarioRun) -> None:
         checker.ok(rule)
 
 
-def _old_shape(checker: Checker, run: ScenarioRun, peer: ScenarioRun | None) -> None:
+def _old_shape(checker: Checker, recorder: Recorder, run: ScenarioRun, peer: ScenarioRun | None) -> None:
     rule, label = "CL-TOLERATE-OLD-SHAPE", run.scenario.name
+    if not any(OLD_SHAPE_MARK in (r.answer() or {}) for r in run.imports() if isinstance(r.answer(), dict)):
+        recorder.skipped([rule], f"not delivered [{label}]: no answer the client got was in the older shape "
+                                 f"(with {OLD_SHAPE_MARK})")
+        return
 
     def outcome(r: ScenarioRun) -> tuple[str, dict[str, set[str]]]:
         return r.exit_text() if r.exit_code in (0, None) else "a failure report", r.friends

@@ -9,6 +9,7 @@ characters in it that would have needed escaping.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -28,6 +29,7 @@ _QUERY_VALUE_OK = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 _UNPARSED = object()
 BODY_KEEP = 4000  # characters of a request or answer body shown in evidence (the record keeps it whole)
 MAX_BODY = 64 * 1024 * 1024
+DISCONNECT_POLL_S = 0.005
 
 
 @dataclass
@@ -136,6 +138,18 @@ class Recorded:
 
 def _hashable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else json.dumps(value, sort_keys=True)
+
+
+async def _disconnected(receive) -> bool:
+    """Whether the client has left before its answer starts (its timeout was shorter than the delay).
+
+    The body is read, so the server's next message can only be a disconnect: one already there means the
+    client is gone; none within a few milliseconds means it is still waiting for the answer."""
+    try:
+        message = await asyncio.wait_for(receive(), timeout=DISCONNECT_POLL_S)
+    except asyncio.TimeoutError:
+        return False
+    return message.get("type") == "http.disconnect"
 
 
 def _shorten(text: str, keep: int) -> str:
@@ -296,6 +310,7 @@ class RecordingApp:
 
         async def capture(message):
             if message["type"] == "http.response.start":
+                record.client_gone = record.client_gone or await _disconnected(receive)
                 record.status = message["status"]
                 record.response_headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                                            for k, v in message.get("headers", ())}

@@ -116,9 +116,11 @@ def all_scenarios(rate_limit_code: int = 60007) -> tuple[Scenario, ...]:
         Scenario("conflict-30008", "the first call is answered ErrorCode 30008 (write conflict)", (SMALL,),
                  rules=(), faults=_fault_on_first(action="code", code=30008), recovery="CL-RECOVER-30008",
                  fault_label="ErrorCode 30008"),
-        Scenario("usersig-70001", "the first call is answered ErrorCode 70001 (UserSig expired); valid UserSigs "
-                 "are accepted again afterwards", (SMALL,), rules=(),
-                 faults=_fault_on_first(action="code", code=70001), recovery="CL-RENEW-USERSIG-70001",
+        Scenario("usersig-70001", "the first call is answered ErrorCode 70001 (UserSig expired), in a later second "
+                 "than it came (so a UserSig made at once differs); valid UserSigs are accepted again afterwards",
+                 (SMALL,), rules=(),
+                 faults=_fault_on_first(action="code", code=70001, after_second=True),
+                 recovery="CL-RENEW-USERSIG-70001",
                  fault_label="ErrorCode 70001"),
         Scenario("http-502", "the first call is answered HTTP 502 (a gateway in trouble)", (SMALL,), rules=(),
                  faults=_fault_on_first(action="http", status=502), recovery="CL-SURVIVE-502-TIMEOUT",

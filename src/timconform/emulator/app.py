@@ -36,6 +36,7 @@ _JSON_TYPE_BYTES = JSON_TYPE.encode("latin-1")
 _CONTENT_TYPE_HEADER = behaviour_module.SEMANTIC_SWITCHES["content_type_header"]
 _CONCURRENT_WRITE = behaviour_module.SEMANTIC_SWITCHES["concurrent_write"]
 CONTROL_PREFIX = "/_timconform/"
+SECOND_MARGIN = 0.02  # past the second boundary, so that a clock read at once afterwards is in the next second
 
 
 class Emulator:
@@ -165,7 +166,6 @@ class Emulator:
         if op is None:
             raise ApiError(self.codes.unknown_command, "Unknown command")
         operation = op.name
-        faults = self.faults.next_call(operation)
         if scope["method"] != "POST":
             raise _OperationError(operation, self.codes.method, "Only POST is supported")
         try:
@@ -191,6 +191,9 @@ class Emulator:
             if self.behaviour.outcomes[_CONTENT_TYPE_HEADER] != "accept-any" and \
                     not _header(scope, b"content-type").startswith("application/json"):
                 raise ApiError(self.codes.content_type_header, "Content-Type must be application/json")
+            # Counted only now: a fault stands for trouble behind the gateway, so a call the gateway refused
+            # (a missing random, a bad UserSig) never consumes it, and the client is sure to meet it.
+            faults = self.faults.next_call(operation)
             item_faults = await self._apply_faults(faults) if faults else ()
             cap = self.config.max_body_bytes
             message = await receive()
@@ -217,6 +220,9 @@ class Emulator:
 
     async def _apply_faults(self, faults) -> tuple:
         for fault in faults:
+            if fault.after_second:  # the answer leaves in a later second of the emulator's clock than the call came
+                now = self.config.clock()
+                await asyncio.sleep(int(now) + 1 - now + SECOND_MARGIN)
             if fault.action == "delay":
                 await asyncio.sleep(fault.seconds)
         for fault in faults:

@@ -11,6 +11,12 @@ call numbers of that operation, counted from the moment the plan is installed) a
 - ``old-shape``: handle the call, then answer in the older documented shape (``Fail_Account: []``
   even on success and an ``Invalid_Account`` list; api-facts §4.2).
 
+Calls are counted once they pass the gateway's checks (path, method, query, SDKAppID, UserSig, admin,
+rate limit): a fault stands for trouble behind the gateway, so a call the gateway refuses never uses it
+up. ``after_second: true`` on any fault holds the answer until the emulator's clock is in a later
+second than when the call came: a client that makes a new UserSig as soon as it is told its UserSig
+expired (70001) then makes a different one, since a UserSig carries its time in whole seconds.
+
 Example (YAML)::
 
     faults:
@@ -47,6 +53,7 @@ class Fault:
     status: int = 502
     seconds: float = 0.0
     body: str = ""
+    after_second: bool = False  # answer only once the emulator's clock has passed into the next second
 
     def hits(self, operation: str, call: int) -> bool:
         return self.operation in ("*", operation) and (self.calls is None or call in self.calls)
@@ -96,7 +103,8 @@ def _fault(index: int, entry: Any, known_codes: Container[int], operations: Cont
     where = f"fault {index}"
     if not isinstance(entry, Mapping):
         raise FaultPlanError(f"{where}: expected a mapping")
-    unknown = set(entry) - {"action", "operation", "calls", "code", "level", "items", "status", "seconds", "body"}
+    unknown = set(entry) - {"action", "operation", "calls", "code", "level", "items", "status", "seconds", "body",
+                            "after_second"}
     if unknown:
         raise FaultPlanError(f"{where}: unknown field(s) {sorted(unknown)}")
     action = entry.get("action")
@@ -109,7 +117,11 @@ def _fault(index: int, entry: Any, known_codes: Container[int], operations: Cont
     calls = entry.get("calls")
     if calls is not None and (not isinstance(calls, list) or not all(_positive_int(c) for c in calls)):
         raise FaultPlanError(f"{where}: calls={calls!r}, but it must be a list of call numbers from 1")
-    fault = Fault(action=action, operation=operation, calls=frozenset(calls) if calls is not None else None)
+    after_second = entry.get("after_second", False)
+    if not isinstance(after_second, bool):
+        raise FaultPlanError(f"{where}: after_second={after_second!r}, but it must be true or false")
+    fault = Fault(action=action, operation=operation, calls=frozenset(calls) if calls is not None else None,
+                  after_second=after_second)
     if action == "code":
         code, level = entry.get("code"), entry.get("level", "request")
         if not isinstance(level, str):
@@ -152,6 +164,8 @@ def _describe(fault: Fault) -> dict[str, Any]:
     out: dict[str, Any] = {"action": fault.action, "operation": fault.operation}
     if fault.calls is not None:
         out["calls"] = sorted(fault.calls)
+    if fault.after_second:
+        out["after_second"] = True
     if fault.action == "code":
         out.update(code=fault.code, level=fault.level)
         if fault.items is not None:
