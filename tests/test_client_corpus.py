@@ -8,7 +8,11 @@ renews its UserSig at once passes; nothing is an Error.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,67 @@ def test_a_fault_the_client_never_received_is_not_graded(graded):
     for rule in unreached:
         assert "refused first with" in skipped[rule] and ("CL-QUERY-PARAMS" in skipped[rule]
                                                           or "CL-USERSIG-VALID" in skipped[rule]), skipped[rule]
+
+
+# -- what a killed run leaves behind ----------------------------------------------------------------------
+
+# An adapter that reaches the hard-coded host through the CONNECT proxy (so a leaf key is made), then hangs.
+ADAPTER = """
+import os, sys, time, urllib.request
+try:
+    urllib.request.urlopen("https://console.tim.qq.com/v4/sns/friend_check", data=b"{}", timeout=10)
+except Exception:
+    pass
+open(sys.argv[1], "w").write(str(os.getpid()))
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "?"
+    return state != "Z"
+
+
+def _start(tmp_path: Path) -> tuple[subprocess.Popen, Path, Path]:
+    scratch, pid_file = tmp_path / "tmp", tmp_path / "adapter.pid"
+    scratch.mkdir()
+    (tmp_path / "adapter.py").write_text(ADAPTER)
+    process = subprocess.Popen([sys.executable, "-m", "timconform.cli", "certify-client", "--scenarios", "happy",
+                                "--quiet", "--", sys.executable, str(tmp_path / "adapter.py"), str(pid_file)],
+                               env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pid_file.exists(), "the adapter never started"
+    return process, scratch, pid_file
+
+
+def _gone(pid: int, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def test_sigterm_mid_run_leaves_no_temporary_files_and_no_adapter(tmp_path):
+    process, scratch, pid_file = _start(tmp_path)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    assert process.returncode == 130
+    assert _gone(int(pid_file.read_text()))
+    assert list(scratch.iterdir()) == []
+
+
+def test_sigkill_mid_run_takes_the_adapter_along_and_leaves_no_private_key(tmp_path):
+    process, scratch, pid_file = _start(tmp_path)
+    process.kill()
+    process.wait(timeout=30)
+    assert _gone(int(pid_file.read_text()))
+    # Nothing can clean up after SIGKILL; but no private key was ever left on disk to find.
+    assert list(scratch.rglob("timconform-ca.pem")), "the run had made its CA (the adapter went through the proxy)"
+    assert [p for p in scratch.rglob("*") if p.suffix == ".key"] == []

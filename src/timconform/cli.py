@@ -326,6 +326,7 @@ def _certify_client(args: argparse.Namespace) -> int:
         raise UsageError("--time-limit must be above 0 seconds")
     names = _ids(args.scenarios)
     _check_outputs(args.report_dir)
+    _interrupt_on_sigterm()  # so that the temporary directory and the adapter's processes are cleaned up
     progress = console.Progress(len(names) or _scenario_count(), quiet=args.quiet)
     try:
         certification = certify(command, scenarios=names or None, strict=args.strict, time_limit=args.time_limit,
@@ -337,6 +338,16 @@ def _certify_client(args: argparse.Namespace) -> int:
         write_reports(result, args.report_dir, redactor)
     print(console.summary(result, report_dir=args.report_dir, redactor=redactor))
     return result.exit_code()
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM ends the run like Ctrl-C: every `finally` runs (Python's default for SIGTERM runs none)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _scenario_count() -> int:

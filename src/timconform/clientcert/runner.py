@@ -41,6 +41,7 @@ CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "NODE_E
 DEFAULT_TIME_LIMIT = 60.0
 LOOPBACK_NAMES = "127.0.0.1,localhost,::1"
 OUTPUT_TAIL_LINES = 5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class CommandCannotStart(Exception):
@@ -194,7 +195,8 @@ def _run_command(command: Sequence[str], env: dict[str, str], cwd: str | None, t
     with output.open("wb") as sink:
         try:
             process = subprocess.Popen(list(command), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       preexec_fn=_die_with_parent)
         except OSError as exc:
             raise CommandCannotStart(f"cannot start {command[0]}: {exc.strerror or exc}") from None
         try:
@@ -213,6 +215,18 @@ def _run_command(command: Sequence[str], env: dict[str, str], cwd: str | None, t
                 raise
     lines = output.read_bytes().decode("utf-8", "replace").splitlines()
     return exit_code, [line[:300] for line in lines[-OUTPUT_TAIL_LINES:]]
+
+
+def _die_with_parent() -> None:
+    """In the adapter, before it runs: on Linux, have the kernel stop it if certify-client dies (even by
+    SIGKILL, when no cleanup of ours can run). Elsewhere nothing: the time limit and signals still stop it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
 
 
 def _stop_group(process: subprocess.Popen, sig: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import ipaddress
+import os
 import socket
 import socketserver
 import ssl
@@ -118,11 +119,19 @@ class CertificateAuthority:
         stem = self.directory / f"leaf-{len(self._contexts)}"
         cert_file, key_file = stem.with_suffix(".crt"), stem.with_suffix(".key")
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        # ssl reads a key only from a file: it is written readable by us alone, and gone once loaded, so that
+        # no private key outlives this call, whatever becomes of the run (SIGKILL included).
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(cert_file, key_file)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context.load_cert_chain(cert_file, key_file)
+        finally:
+            key_file.unlink(missing_ok=True)
+            cert_file.unlink(missing_ok=True)
         return context
 
 
