@@ -62,6 +62,24 @@ def test_a_fault_the_client_never_received_is_not_graded(graded):
                                                           or "CL-USERSIG-VALID" in skipped[rule]), skipped[rule]
 
 
+def test_a_cascade_is_named_once_as_the_root_cause_and_every_failure_is_kept(graded):
+    name, result = graded
+    cause = result.meta.get("root_cause")
+    if name in ("no-random", "malformed-usersig"):
+        assert cause and "fix this first" in cause and EXPECTED[name][0] <= set(cause.replace(",", " ").split())
+    else:
+        assert cause is None, cause
+    for rule in result.rules:
+        assert len(rule.evidence) == rule.failures, rule.rule_id  # a client's grade keeps every piece of evidence
+        assert rule.failed_in == list(dict.fromkeys(rule.failed_in)) and (not rule.failures) == (not rule.failed_in)
+
+
+def test_the_duration_is_the_wall_time_of_every_scenario_and_the_grading(graded):
+    _, result = graded
+    scenarios = sum(s["duration_s"] for s in result.coverage["scenarios"])
+    assert result.meta["duration_s"] >= scenarios
+
+
 # -- what a killed run leaves behind ----------------------------------------------------------------------
 
 # An adapter that reaches the hard-coded host through the CONNECT proxy (so a leaf key is made), then hangs.

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+STARTED = time.time()  # the command's start: a report's duration is the wall time the user waited
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3  # the harness failed (DESIGN.md): never 1, which means a rule failed
 SECRET_ENV = "TIMCONFORM_SECRET_KEY"
@@ -88,6 +90,8 @@ def build_parser() -> _Parser:
     run.add_argument("--report-dir", type=Path, help="write results.json, junit.xml, report.html here")
     run.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification (verification stays on)")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    run.add_argument("--verbose", action="store_true",
+                     help="every rule that did not pass, with its whole reason and where it failed")
 
     clean = commands.add_parser("cleanup", help="finish an interrupted staging run: delete the friendships in its ledger")
     clean.add_argument("--ledger", type=_existing_file, default=None,
@@ -109,6 +113,8 @@ def build_parser() -> _Parser:
     certify.add_argument("--time-limit", type=float, default=60.0,
                          help="seconds one scenario's command may run before it is stopped (default 60)")
     certify.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    certify.add_argument("--verbose", action="store_true",
+                         help="every rule that did not pass, with its whole reason and where it failed")
     certify.add_argument("client_command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
                          help="the adapter to run, after --")
 
@@ -245,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"timconform: {result.meta['unreachable']}: no scenario ran, every selected rule is Error{where} "
               f"(exit {result.exit_code()})", file=sys.stderr)
         return result.exit_code()
-    print(console.summary(result, report_dir=args.report_dir, redactor=redactor))
+    print(console.summary(result, report_dir=args.report_dir, redactor=redactor, verbose=args.verbose))
     return result.exit_code()
 
 
@@ -330,13 +336,14 @@ def _certify_client(args: argparse.Namespace) -> int:
     progress = console.Progress(len(names) or _scenario_count(), quiet=args.quiet)
     try:
         certification = certify(command, scenarios=names or None, strict=args.strict, time_limit=args.time_limit,
-                                progress=lambda name, status, seconds: progress.step(name, status, seconds))
+                                progress=lambda name, status, seconds: progress.step(name, status, seconds),
+                                started=STARTED)
     except (CommandCannotStart, UnknownScenario) as exc:
         raise UsageError(str(exc)) from None
     result, redactor = certification.result, certification.redactor
     if args.report_dir:
         write_reports(result, args.report_dir, redactor)
-    print(console.summary(result, report_dir=args.report_dir, redactor=redactor))
+    print(console.summary(result, report_dir=args.report_dir, redactor=redactor, verbose=args.verbose))
     return result.exit_code()
 
 

@@ -5,6 +5,7 @@ Grading is separate from running, so one recorded certification can be graded st
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from timconform.report.model import RunResult
 from timconform.spec import Spec
 
 REPORT_RULE = "CL-REPORT-PARTIAL-FAILURE"
+ROOT_CAUSE_SHARE = 0.8  # one refusal this common among the client's requests is named as the thing to fix first
+ROOT_CAUSE_MIN_REQUESTS = 3
 DELAY_SEEN = 0.9  # an answer at least this share of the injected delay late was delayed by it
 OLD_SHAPE_MARK = "Invalid_Account"  # only the older response shape has it (api-facts §4.2)
 SKIP_REASONS = {
@@ -89,7 +92,7 @@ def scenario_rules(scenario: Scenario) -> set[str]:
 def grade(spec: Spec, runs: Sequence[ScenarioRun], *, strict: bool, expected: Expected,
           meta: dict[str, Any]) -> RunResult:
     rules = client_rules(spec)
-    recorder = Recorder(spec, selected=rules, strict=strict, scope=rules)
+    recorder = Recorder(spec, selected=rules, strict=strict, scope=rules, max_evidence=None)
     checker = Checker(spec, recorder)
     by_name = {run.scenario.name: run for run in runs}
     graded: set[str] = set()
@@ -112,15 +115,52 @@ def grade(spec: Spec, runs: Sequence[ScenarioRun], *, strict: bool, expected: Ex
             recorder.skipped([rule_id], "no selected scenario grades this rule (see --scenarios)")
         else:
             recorder.skipped([rule_id], "no request the client sent exercised this rule")
+    recorder.context = None
     coverage = {"elicited": {str(c): n for c, n in sorted(recorder.codes_seen.items())},
                 "unknown": {str(c): n for c, n in sorted(recorder.unknown_codes.items())},
                 "scenarios": [run.summary() for run in runs]}
-    return RunResult(meta=meta, rules=recorder.results(), coverage=coverage)
+    cause = root_cause(spec, runs, checker, expected)
+    return RunResult(meta={**meta, **({"root_cause": cause} if cause else {})}, rules=recorder.results(),
+                     coverage=coverage)
+
+
+def root_cause(spec: Spec, runs: Sequence[ScenarioRun], checker: Checker, expected: Expected) -> str | None:
+    """One refusal that most of the client's requests got, over every scenario: the thing to fix first,
+    since what it hides cannot be graded (None when no refusal is that common)."""
+    answers: Counter = Counter()
+    examples: dict[str, Recorded] = {}
+    total = 0
+    for run in runs:
+        faults = {f.get("code") for f in run.scenario.faults} | {f.get("status") for f in run.scenario.faults}
+        for record in run.records:
+            if not record.path.startswith("/v4/"):
+                continue
+            total += 1
+            code = record.error_code()
+            if code and code not in faults:
+                answer = f"ErrorCode {code}"
+            elif record.status not in (None, 200) and record.status not in faults:
+                answer = f"HTTP {record.status}"
+            else:
+                continue
+            answers[answer] += 1
+            examples.setdefault(answer, record)
+    if not answers or total < ROOT_CAUSE_MIN_REQUESTS:
+        return None
+    answer, count = answers.most_common(1)[0]
+    if count < ROOT_CAUSE_SHARE * total:
+        return None
+    code = int(answer.split()[-1]) if answer.startswith("ErrorCode") else None
+    meaning = f" ({spec.codes[code].meaning.rstrip('.')})" if code in spec.codes else ""
+    broken = request_problem(checker, examples[answer], expected)
+    why = f", which {broken} explains" if broken else ""
+    return f"{count} of the client's {total} requests were refused with {answer}{meaning}{why}: fix this first"
 
 
 def _grade_run(checker: Checker, recorder: Recorder, run: ScenarioRun, expected: Expected,
                by_name: dict[str, ScenarioRun]) -> None:
     scenario, label = run.scenario, run.scenario.name
+    recorder.context = label
     if run.error is not None:
         recorder.errored(sorted(scenario_rules(scenario)), f"[{label}] {run.error}")
         return

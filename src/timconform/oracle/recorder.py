@@ -42,16 +42,20 @@ class _Tally:
     error: str = ""
     skip: str = ""
     outcomes: Counter = field(default_factory=Counter)
+    failures_total: int = 0
+    failed_in: dict[str, None] = field(default_factory=dict)  # scenario names, in the order they failed it
 
 
 class Recorder:
     def __init__(self, spec: Spec, *, selected: Iterable[str] | None = None, strict: bool = False,
-                 scope: Iterable[str] | None = None) -> None:
+                 scope: Iterable[str] | None = None, max_evidence: int | None = MAX_EVIDENCE) -> None:
         self.spec, self.strict = spec, strict
         self.scope = list(scope) if scope is not None else list(spec.rules)  # the rules this run reports on
         self.selected = set(selected) if selected is not None else set(self.scope)
         self._tallies: dict[str, _Tally] = {rule_id: _Tally() for rule_id in spec.rules}
         self._lock = threading.Lock()
+        self.max_evidence = max_evidence  # None: every failure is kept as evidence
+        self.context: str | None = None  # the scenario running now: where a failure is said to happen
         self.codes_seen: Counter = Counter()
         self.unknown_codes: Counter = Counter()
 
@@ -76,7 +80,10 @@ class Recorder:
             tally = self._tallies[failure.rule_id]
             tally.checks += 1
             tally.worst = max(tally.worst, severity)
-            if len(tally.failures) < MAX_EVIDENCE:
+            tally.failures_total += 1
+            if self.context is not None:
+                tally.failed_in.setdefault(self.context, None)
+            if self.max_evidence is None or len(tally.failures) < self.max_evidence:
                 tally.failures.append((severity, Evidence(failure.rule_id, failure.message, failure.exchange)))
 
     def errored(self, rule_ids: Iterable[str], reason: str) -> None:
@@ -115,6 +122,7 @@ class Recorder:
                 result.verdict = tally.worst
                 result.reason = tally.error if tally.worst == Verdict.ERROR else ""
                 result.evidence = [e for _, e in tally.failures]
+                result.failures, result.failed_in = tally.failures_total, list(tally.failed_in)
             elif tally.checks == 0:
                 result.verdict = Verdict.SKIP
                 result.reason = (f"unobservable: {rule.unobservable}" if rule.unobservable else

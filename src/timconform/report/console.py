@@ -28,10 +28,11 @@ def worst_first(rules: Iterable[RuleResult]) -> list[RuleResult]:
 
 
 def summary(run: RunResult, *, width: int = 100, report_dir: str | Path | None = None,
-            redactor: Redactor | None = None, limit: int = 20) -> str:
+            redactor: Redactor | None = None, limit: int = 20, verbose: bool = False) -> str:
     """A one-screen summary: verdict and counts, the non-Pass rules worst first, the report dir, the exit code.
 
-    Every line is at most ``width`` characters; at most ``limit`` rule lines are listed.
+    Every line is at most ``width`` characters; at most ``limit`` rule lines are listed. ``verbose``: every
+    rule that did not pass, each with its whole reason, and no line cut.
     """
     if width < _MIN_WIDTH:
         raise ValueError(f"width={width}, but the summary needs at least {_MIN_WIDTH} columns")
@@ -43,31 +44,42 @@ def summary(run: RunResult, *, width: int = 100, report_dir: str | Path | None =
     if baselined:
         head += f" ({baselined} baselined)"
     lines = [head]
+    if run.meta.get("root_cause"):
+        lines.append(f"Root cause: {run.meta['root_cause']}")
     shown = [r for r in worst_first(run.rules) if r.verdict != Verdict.PASS]
+    limit = len(shown) if verbose else limit
     id_width = min(max((len(r.rule_id) for r in shown[:limit]), default=0), width // 3)
     for rule in shown[:limit]:
         label = rule.verdict.label + ("*" if rule.baselined is not None else "")
-        lines.append(f"{label:<9} {rule.rule_id:<{id_width}}  {_why(rule)}")
+        where = f" [{rule.failures} failure(s) in {len(rule.failed_in)} scenario(s)]" if verbose and \
+            rule.failed_in else ""
+        lines.append(f"{label:<9} {rule.rule_id:<{id_width}}  {_why(rule, whole=verbose)}{where}")
     if len(shown) > limit:
-        lines.append(f"... and {len(shown) - limit} more not passing (see the report)")
+        lines.append(f"... and {len(shown) - limit} more not passing (see the report, or --verbose)")
     if baselined:
         lines.append("* known divergence listed in the baseline; does not count for the exit code")
     if report_dir is not None:
         lines.append(f"report: {report_dir}")
     lines.append(EXIT_MEANINGS[run.exit_code()])
-    return "\n".join(_fit(redactor.text(line), width) for line in lines)
+    return "\n".join(_printable(redactor.text(line)) if verbose else _fit(redactor.text(line), width) for line in lines)
 
 
-def _why(rule: RuleResult) -> str:
+def _why(rule: RuleResult, *, whole: bool = False) -> str:
     if rule.baselined is not None:
         return f"(baselined: {rule.baselined})"
     text = rule.reason if rule.verdict in (Verdict.SKIP, Verdict.DISABLED, Verdict.ERROR) and rule.reason else ""
     text = text or (rule.evidence[0].message if rule.evidence else rule.reason) or rule.title
-    return text.strip().splitlines()[0] if text.strip() else rule.title
+    if not text.strip():
+        return rule.title
+    return " ".join(text.split()) if whole else text.strip().splitlines()[0]
+
+
+def _printable(line: str) -> str:
+    return "".join(c if c.isprintable() else " " for c in line)
 
 
 def _fit(line: str, width: int) -> str:
-    line = "".join(c if c.isprintable() else " " for c in line)
+    line = _printable(line)
     return line if len(line) <= width else line[:width - 1] + "…"
 
 

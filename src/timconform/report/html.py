@@ -18,6 +18,7 @@ COLOURS = {  # verdict -> (background, text)
 }
 _DETAILED = (Verdict.FAIL, Verdict.ERROR, Verdict.WARN)
 PRETTY_MAX_CHARS = 1 << 20  # indenting a 20 MB body helps nobody reading a page
+SHOWN_EVIDENCE = 3  # the rest of a rule's evidence is folded (results.json has it all)
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
  padding:0 1em;color:#212121}
@@ -60,6 +61,8 @@ def _summary(run: RunResult) -> list[str]:
     rows = [("Verdict", _headline_badge(run.headline())),
             ("Rules", counts + (f" ({baselined} baselined)" if baselined else "")),
             ("Exit code", _e(EXIT_MEANINGS[run.exit_code()]))]
+    if meta.get("root_cause"):
+        rows.insert(1, ("Root cause", f"<strong>{_e(meta['root_cause'])}</strong>"))
     for label, key in (("Target", "target"), ("Profile", "profile"), ("Strict", "strict"), ("Seed", "seed"),
                        ("Started", "started_at"), ("Duration", "duration_s"), ("Suite version", "suite_version"),
                        ("Spec sha256", "spec_sha256")):
@@ -102,18 +105,25 @@ def rule_section(rule: RuleResult, redactor: Redactor) -> list[str]:
     rid = _e(rule.rule_id)
     out.append(f'<section class="rule" id="{rid}"><h3><code>{rid}</code> {_e(rule.title)} {_badge(rule.verdict)}'
                "</h3>")
+    where = (f"; failed {rule.failures} time(s), in {', '.join(rule.failed_in)}" if rule.failed_in else
+             f"; failed {rule.failures} time(s)" if rule.failures else "")
     out.append(f'<p class="muted">{_e(rule.strength)} rule, category {_e(rule.category)}; '
-               f"{rule.checks} check(s) ran</p>")
+               f"{rule.checks} check(s) ran{_e(where)}</p>")
     if rule.baselined:
         out.append(f"<p><strong>Known divergence (baseline):</strong> {_e(rule.baselined)}</p>")
     if rule.reason:
         out.append(f"<p><strong>Reason:</strong> {_e(rule.reason)}</p>")
     out += _source(rule)
     for number, evidence in enumerate(rule.evidence, 1):
+        if number == SHOWN_EVIDENCE + 1:
+            out.append(f"<details><summary>{len(rule.evidence) - SHOWN_EVIDENCE} more piece(s) of evidence"
+                       "</summary>")
         out.append(f"<h4>Evidence {number}: <code>{_e(evidence.check)}</code></h4>")
         out.append(f"<pre>{_e(evidence.message)}</pre>")
         if evidence.exchange is not None:
             out += _exchange(evidence.exchange, redactor, evidence.curl_file)
+    if len(rule.evidence) > SHOWN_EVIDENCE:
+        out.append("</details>")
     out.append("</section>")
     return out
 

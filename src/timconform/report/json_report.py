@@ -100,7 +100,7 @@ def _redact_rule(rule: RuleResult, redactor: Redactor) -> RuleResult:
                         exchange=None if e.exchange is None else redact_exchange(e.exchange, redactor))
                 for e in rule.evidence]
     return replace(
-        rule, title=text(rule.title), reason=text(rule.reason),
+        rule, title=text(rule.title), reason=text(rule.reason), failed_in=[text(s) for s in rule.failed_in],
         source={k: text(str(v)) for k, v in rule.source.items()}, evidence=evidence,
         outcomes={text(str(k)): v for k, v in rule.outcomes.items()},
         baselined=None if rule.baselined is None else text(rule.baselined),
@@ -176,6 +176,8 @@ def _rule(rule: RuleResult) -> dict[str, Any]:
         "source": {k: rule.source[k] for k in sorted(rule.source)},
         "evidence": [_evidence(e) for e in rule.evidence],
         "outcomes": dict(sorted(rule.outcomes.items())),
+        "failures": rule.failures,
+        "failed_in": list(rule.failed_in),
     }
 
 

@@ -86,12 +86,15 @@ class RuleResult:
     evidence: list[Evidence] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)  # open rules: outcome id -> times observed
     baselined: str | None = None  # a known divergence listed in --baseline, with its reason
+    failures: int = 0  # how many checks of this rule failed (the evidence may show fewer)
+    failed_in: list[str] = field(default_factory=list)  # the scenarios in which it failed, in order
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.rule_id, "title": self.title, "strength": self.strength, "category": self.category,
                 "source": dict(self.source), "verdict": self.verdict.label, "reason": self.reason,
                 "checks": self.checks, "evidence": [e.as_dict() for e in self.evidence],
-                "outcomes": dict(self.outcomes), "baselined": self.baselined}
+                "outcomes": dict(self.outcomes), "baselined": self.baselined, "failures": self.failures,
+                "failed_in": list(self.failed_in)}
 
 
 @dataclass

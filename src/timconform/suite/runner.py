@@ -194,6 +194,7 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
     started = time.perf_counter()
     status = "ok"
     redact = session.client.redactor.text
+    recorder.context = scenario.name
     try:
         scenario.fn(session)
     except SetupFailed as exc:  # a documented-valid call refused: the Fail of the rule that makes it valid
@@ -209,6 +210,8 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
         recorder.errored(scenario.rules, f"{scenario.name}: harness error {type(exc).__name__}: "
                                          f"{redact(str(exc))[:300]}")
         status = "error"
+    finally:
+        recorder.context = None
     if progress:
         progress.step(scenario.name, status, time.perf_counter() - started)
 
