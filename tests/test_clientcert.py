@@ -1,6 +1,7 @@
 """certify-client end to end (issue 6): the reference client passes every scenario; timsdk, unmodified and
 reached through the loopback CONNECT proxy, gets the grades clients.md predicts; the CLI keeps its contract."""
 
+import errno
 import importlib.util
 import json
 import re
@@ -12,6 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from timconform import cli
+from timconform.clientcert import isolation as isolation_module
 from timconform.clientcert.output import write_reports
 from timconform.clientcert.runner import CommandCannotStart, certify
 from timconform.clientcert.scenarios import names
@@ -165,22 +167,37 @@ def test_the_committed_timsdk_sample_report_matches_a_run_and_holds_no_secret(re
 # -- the command line ------------------------------------------------------------------------------------------
 
 
-def test_the_cli_certifies_a_client_and_writes_the_report(tmp_path, capsys):
+def test_the_cli_certifies_a_client_and_writes_the_report(tmp_path, capfd):
+    """capfd: on Linux the command runs itself again inside a network namespace, in a child process."""
     code = cli.main(["certify-client", "--scenarios", "happy,partial-failure", "--report-dir", str(tmp_path), "--quiet",
                      "--", *REFERENCE])
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert code == 0 and "0 Fail, 0 Error, 0 Warn" in out.splitlines()[0] and "exit 0" in out
     document = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert document["meta"]["config"]["scenarios"] == ["happy", "partial-failure"]
     skipped = {r["id"] for r in document["rules"] if r["verdict"] == "Skip"}
     assert "CL-RETRY-TRANSIENT" in skipped and "CL-IMPORT-COMPLETE" not in skipped
+    isolation = isolation_module.unavailable()
+    assert document["meta"]["isolation"].startswith("isolated" if isolation is None else "not isolated")
 
 
-def test_strict_on_the_cli_turns_warnings_into_an_exit_code_1(capsys):
+def test_an_isolated_run_lets_the_client_reach_nothing_but_the_emulator(tmp_path, capfd):
+    if isolation_module.unavailable():
+        pytest.skip(f"this machine cannot isolate a run: {isolation_module.unavailable()}")
+    probe = tmp_path / "probe.py"
+    probe.write_text("import socket, sys\n"
+                     "try:\n    socket.create_connection(('192.0.2.1', 80), timeout=5)\n"
+                     "except OSError as e:\n    print('errno', e.errno)\n")
+    cli.main(["certify-client", "--scenarios", "happy", "--verbose", "--", sys.executable, str(probe)])
+    out = capfd.readouterr().out
+    assert f"errno {errno.ENETUNREACH}" in out and "network: isolated" in out, out
+
+
+def test_strict_on_the_cli_turns_warnings_into_an_exit_code_1(capfd):
     pytest.importorskip("timsdk")
     assert cli.main(["certify-client", "--scenarios", "happy", "--quiet", "--", *TIMSDK]) == 0
     assert cli.main(["certify-client", "--scenarios", "happy", "--strict", "--quiet", "--", *TIMSDK]) == 1
-    assert "CL-JSON-CONTENT-TYPE" in capsys.readouterr().out
+    assert "CL-JSON-CONTENT-TYPE" in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -115,6 +115,9 @@ def build_parser() -> _Parser:
     certify.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     certify.add_argument("--verbose", action="store_true",
                          help="every rule that did not pass, with its whole reason and where it failed")
+    certify.add_argument("--isolation", choices=("auto", "on", "off"), default="auto",
+                         help="run in a network namespace with loopback only, so the client can reach nothing but "
+                              "the emulator (auto: where Linux allows it; on: or exit 2; off: never)")
     certify.add_argument("client_command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
                          help="the adapter to run, after --")
 
@@ -158,7 +161,9 @@ def _one_line(exc: BaseException) -> str:
 
 def _main(argv: Sequence[str] | None) -> int:
     try:
+        argv = list(argv if argv is not None else sys.argv[1:])
         args = build_parser().parse_args(argv)
+        args.argv = argv
         if args.command == "emulator":
             return _emulator(args)
         if args.command == "usersig":
@@ -320,7 +325,8 @@ def _usersig(args: argparse.Namespace) -> int:
 
 def _certify_client(args: argparse.Namespace) -> int:
     from timconform.clientcert.output import write_reports
-    from timconform.clientcert.runner import CommandCannotStart, UnknownScenario, certify
+    from timconform import spec as spec_module
+    from timconform.clientcert.runner import CommandCannotStart, UnknownScenario, certify, check_command, select
     from timconform.report import console
 
     command = list(args.client_command)
@@ -332,12 +338,20 @@ def _certify_client(args: argparse.Namespace) -> int:
         raise UsageError("--time-limit must be above 0 seconds")
     names = _ids(args.scenarios)
     _check_outputs(args.report_dir)
+    try:  # before any namespace: a usage error is one line from this very process
+        select(names or None, spec_module.load())
+        check_command(command, os.environ)
+    except (CommandCannotStart, UnknownScenario) as exc:
+        raise UsageError(str(exc)) from None
+    isolation = _isolation(args)
+    if isinstance(isolation, int):  # the run happened inside a namespace: its exit code
+        return isolation
     _interrupt_on_sigterm()  # so that the temporary directory and the adapter's processes are cleaned up
     progress = console.Progress(len(names) or _scenario_count(), quiet=args.quiet)
     try:
         certification = certify(command, scenarios=names or None, strict=args.strict, time_limit=args.time_limit,
                                 progress=lambda name, status, seconds: progress.step(name, status, seconds),
-                                started=STARTED)
+                                started=STARTED, isolation=isolation)
     except (CommandCannotStart, UnknownScenario) as exc:
         raise UsageError(str(exc)) from None
     result, redactor = certification.result, certification.redactor
@@ -345,6 +359,23 @@ def _certify_client(args: argparse.Namespace) -> int:
         write_reports(result, args.report_dir, redactor)
     print(console.summary(result, report_dir=args.report_dir, redactor=redactor, verbose=args.verbose))
     return result.exit_code()
+
+
+def _isolation(args: argparse.Namespace) -> str | int:
+    """What the report says of the run's network; or the exit code of the run made again inside a namespace."""
+    from timconform.clientcert import isolation
+
+    if isolation.inside():
+        isolation.loopback_up()
+        return "isolated: a network namespace with loopback only (the client could reach nothing but the emulator)"
+    if args.isolation == "off":
+        return "not isolated (--isolation off): the client could reach any network this machine reaches"
+    why = isolation.unavailable()
+    if why is None:
+        return isolation.rerun_inside(args.argv)
+    if args.isolation == "on":
+        raise UsageError(f"--isolation on, but the run cannot be isolated here: {why}")
+    return f"not isolated ({why}): the client could reach any network this machine reaches"
 
 
 def _interrupt_on_sigterm() -> None:

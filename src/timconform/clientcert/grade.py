@@ -205,16 +205,45 @@ def own_refusal(checker: Checker, run: ScenarioRun, expected: Expected) -> str |
     return f"the client's requests were refused first with {answer} ({broken} failed: {first.describe()})"
 
 
+# Which target rules' refusal codes each request rule explains: a refusal blames the client's request only
+# when the request breaks a rule whose violation draws that very code (the codes come from the catalogue).
+EXPLAINS = {
+    "CL-QUERY-PARAMS": ("FI-QUERY-MISSING", "FI-SDKAPPID-MISSING-60012", "FI-QUERY-CASE-SENSITIVE",
+                        "FI-CONTENTTYPE-PARAM", "FI-QUERY-REPEATED", "OPEN-RANDOM-OUT-OF-RANGE",
+                        "OPEN-UNKNOWN-QUERY-PARAM"),
+    "CL-USERSIG-VALID": ("FI-AUTH-USERSIG-EMPTY", "FI-AUTH-USERSIG-MALFORMED", "FI-AUTH-USERSIG-EXPIRED",
+                         "FI-AUTH-USERSIG-WRONG-KEY", "FI-AUTH-USERSIG-IDENTIFIER-MISMATCH",
+                         "FI-AUTH-USERSIG-SDKAPPID-MISMATCH", "FI-AUTH-ADMIN-REQUIRED"),
+    "CL-BATCH-1000": ("FI-LIMIT-BATCH-1000", "OPEN-BATCH-OVERSIZE-CODE"),
+    "CL-REQUEST-VALID": ("FI-JSON-PARSE-60003", "FI-EMPTY-BODY", "FI-NON-UTF8-BODY", "FI-REQUIRED-FIELDS",
+                         "FI-FIELD-TYPES", "FI-ACCOUNT-TYPE-60015", "FI-METHOD-POST"),
+    "CL-JSON-CONTENT-TYPE": ("OPEN-CONTENT-TYPE-HEADER",),
+}
+
+
 def request_problem(checker: Checker, record: Recorded, expected: Expected) -> str | None:
-    """The request rule ``record`` breaks, if any, in the order a gateway checks them."""
+    """The request rule that ``record``'s refusal is the client's fault under: one the request breaks and
+    whose violation draws the code it got (None: nothing the client sent explains the answer)."""
+    code = record.error_code()
+    if not code:
+        return None
     usersig = checker.usersig_problem(record, expected)
-    for rule_id, problem in (("CL-QUERY-PARAMS", checker.query_problem(record, expected)),
-                             ("CL-USERSIG-VALID", None if usersig is NOT_CHECKED else usersig),
-                             ("CL-REQUEST-VALID", checker.body_problem(record)),
-                             ("CL-JSON-CONTENT-TYPE", content_type_problem(record))):
-        if problem is not None:
+    batch = len(record.items()) > checker.spec.limit("batch_items")
+    problems = {"CL-QUERY-PARAMS": checker.query_problem(record, expected),
+                "CL-USERSIG-VALID": None if usersig is NOT_CHECKED else usersig,
+                "CL-BATCH-1000": "too many items" if batch else None,
+                "CL-REQUEST-VALID": checker.body_problem(record),
+                "CL-JSON-CONTENT-TYPE": content_type_problem(record)}
+    for rule_id, problem in problems.items():
+        codes = {c for target in EXPLAINS[rule_id] for c in _rule_codes(checker.spec, target)}
+        if problem is not None and code in codes:
             return rule_id
     return None
+
+
+def _rule_codes(spec: Spec, rule_id: str) -> set[int]:
+    rule = spec.rules[rule_id]
+    return set(rule.codes) | {c for outcome in rule.outcomes for c in outcome.codes}
 
 
 def _codes(record: Recorded) -> Iterable[int]:

@@ -99,7 +99,8 @@ def check_command(command: Sequence[str], env: Mapping[str, str]) -> None:
 
 def certify(command: Sequence[str], *, scenarios: Sequence[str] | None = None, strict: bool = False,
             time_limit: float = DEFAULT_TIME_LIMIT, env: Mapping[str, str] | None = None, cwd: str | None = None,
-            progress: Callable[[str, str, float], Any] | None = None, started: float | None = None) -> Certification:
+            progress: Callable[[str, str, float], Any] | None = None, started: float | None = None,
+            isolation: str = "not isolated (certified in-process)") -> Certification:
     """Run ``command`` once per scenario and grade it. Raises CommandCannotStart, UnknownScenario.
 
     ``started``: when the user's command began (time.time()), so the duration is the wall time waited."""
@@ -128,7 +129,7 @@ def certify(command: Sequence[str], *, scenarios: Sequence[str] | None = None, s
     meta = {"suite_version": __version__, "spec_sha256": spec.sha256,
             "target": f"client: {shlex.join(command)}", "profile": "certify-client", "strict": strict, "seed": None,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "python": sys.version.split()[0],
+            "python": sys.version.split()[0], "isolation": isolation,
             "config": {"command": list(command), "scenarios": [s.name for s in chosen],
                        "scenario_time_limit_s": time_limit, "sdkappid": DEMO_SDKAPPID, "identifier": DEMO_ADMIN,
                        "secret_key": "<made for this run>", "emulator_rate_limit": "documented (200/s)"}}
@@ -199,7 +200,7 @@ def _run_command(command: Sequence[str], env: dict[str, str], cwd: str | None, t
         try:
             process = subprocess.Popen(list(command), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=sink,
                                        stderr=subprocess.STDOUT, start_new_session=True,
-                                       preexec_fn=_die_with_parent)
+                                       preexec_fn=die_with_parent)
         except OSError as exc:
             raise CommandCannotStart(f"cannot start {command[0]}: {exc.strerror or exc}") from None
         try:
@@ -220,7 +221,7 @@ def _run_command(command: Sequence[str], env: dict[str, str], cwd: str | None, t
     return exit_code, [line[:300] for line in lines[-OUTPUT_TAIL_LINES:]]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the adapter, before it runs: on Linux, have the kernel stop it if certify-client dies (even by
     SIGKILL, when no cleanup of ours can run). Elsewhere nothing: the time limit and signals still stop it."""
     try:

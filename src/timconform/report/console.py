@@ -58,6 +58,8 @@ def summary(run: RunResult, *, width: int = 100, report_dir: str | Path | None =
         lines.append(f"... and {len(shown) - limit} more not passing (see the report, or --verbose)")
     if baselined:
         lines.append("* known divergence listed in the baseline; does not count for the exit code")
+    if run.meta.get("isolation"):
+        lines.append(f"network: {run.meta['isolation']}")
     if report_dir is not None:
         lines.append(f"report: {report_dir}")
     lines.append(EXIT_MEANINGS[run.exit_code()])

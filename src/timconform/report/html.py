@@ -63,7 +63,8 @@ def _summary(run: RunResult) -> list[str]:
             ("Exit code", _e(EXIT_MEANINGS[run.exit_code()]))]
     if meta.get("root_cause"):
         rows.insert(1, ("Root cause", f"<strong>{_e(meta['root_cause'])}</strong>"))
-    for label, key in (("Target", "target"), ("Profile", "profile"), ("Strict", "strict"), ("Seed", "seed"),
+    for label, key in (("Target", "target"), ("Network", "isolation"), ("Profile", "profile"), ("Strict", "strict"),
+                       ("Seed", "seed"),
                        ("Started", "started_at"), ("Duration", "duration_s"), ("Suite version", "suite_version"),
                        ("Spec sha256", "spec_sha256")):
         value = meta.get(key)
