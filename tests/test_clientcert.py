@@ -245,3 +245,36 @@ def test_an_adapter_that_hangs_after_importing_is_reported_as_not_finishing(tmp_
     report = next(r for r in certification.result.rules if r.rule_id == "CL-REPORT-PARTIAL-FAILURE")
     assert report.verdict == Verdict.WARN and "was stopped" in report.evidence[0].message
     assert verdicts(certification.result)["CL-IMPORT-COMPLETE"] == Verdict.PASS
+
+
+# An adapter written the way axios 0.16 talks to a proxy: TLS to the proxy itself (SNI: the API host), the
+# https:// URL in absolute form, no CONNECT.
+TLS_TO_PROXY = """
+import http.client, json, os, secrets, ssl, urllib.parse
+from timconform import usersig
+env = os.environ
+proxy = urllib.parse.urlsplit(env["HTTPS_PROXY"])
+context = ssl.create_default_context(cafile=env["SSL_CERT_FILE"])
+connection = http.client.HTTPSConnection(proxy.hostname, proxy.port, context=context)
+connection._tunnel_host = None
+sock_wrap = context.wrap_socket
+context.wrap_socket = lambda sock, server_hostname=None, **kw: sock_wrap(sock, server_hostname="console.tim.qq.com", **kw)
+sig = usersig.generate(int(env["TIMCONFORM_SDKAPPID"]), env["TIMCONFORM_IDENTIFIER"], env["TIMCONFORM_SECRET_KEY"])
+query = urllib.parse.urlencode({"sdkappid": env["TIMCONFORM_SDKAPPID"], "identifier": env["TIMCONFORM_IDENTIFIER"],
+                                "usersig": sig, "random": secrets.randbelow(2**32), "contenttype": "json"})
+body = open(env["TIMCONFORM_SCENARIO_INPUT"], encoding="utf-8").read().encode("utf-8")
+connection.request("POST", "https://console.tim.qq.com/v4/sns/friend_import?" + query, body=body,
+                   headers={"Content-Type": "application/json", "Host": "console.tim.qq.com"})
+answer = json.loads(connection.getresponse().read())
+raise SystemExit(0 if answer["ActionStatus"] == "OK" else 1)
+"""
+
+
+def test_a_client_that_speaks_tls_to_the_proxy_itself_reaches_the_emulator(tmp_path):
+    adapter = tmp_path / "tls_to_proxy.py"
+    adapter.write_text(TLS_TO_PROXY)
+    certification = certify([sys.executable, str(adapter)], scenarios=["happy"])
+    run = certification.runs[0]
+    assert len(run.imports()) == 1 and run.everything_imported(), run.summary()
+    assert any("absolute form" in entry for entry in run.connects.get("allowed", []))
+    assert run.imports()[0].base_url == "https://console.tim.qq.com"

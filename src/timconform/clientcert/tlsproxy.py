@@ -35,6 +35,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "te", "trailer", "transfer-encoding", "upgrade"})
 UPSTREAM_TIMEOUT = 300.0  # the emulator's slow-answer faults must reach the client, whose own timeout decides
 IDLE_TIMEOUT = 120.0
+TLS_HANDSHAKE = b"\x16"  # the first byte of a TLS record carrying a ClientHello
 MAX_BODY = 64 * 1024 * 1024
 
 
@@ -192,6 +193,12 @@ class ConnectProxy:
     def address(self) -> tuple[str, int]:
         return self._server.server_address[:2]
 
+    def presented_name(self, sock: ssl.SSLSocket, name: str | None, context: ssl.SSLContext) -> None:
+        """SNI: for an API domain, present that domain's certificate (a client speaking TLS to the proxy names
+        the host it wants, not the proxy)."""
+        if name and (name.lower(), 443) in self.allowed:
+            sock.context = self.ca.server_context(name)
+
     @property
     def url(self) -> str:
         host, port = self.address
@@ -244,6 +251,25 @@ class _Handler(PlainAnswers, BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
         pass  # quiet: the recording is the log
 
+    def setup(self) -> None:
+        """A client that speaks TLS to the proxy itself (axios before 0.19, given HTTPS_PROXY for an https URL)
+        gets TLS, with a certificate for the proxy's own address from the run's CA; its requests then come in
+        absolute form and are served like a tunnel's."""
+        self.request.settimeout(self.timeout)
+        try:
+            first = self.request.recv(1, socket.MSG_PEEK)
+        except OSError:
+            first = b""
+        if first == TLS_HANDSHAKE:
+            proxy = self.server.proxy
+            context = proxy.ca.server_context(self.request.getsockname()[0])
+            context.sni_callback = proxy.presented_name  # the certificate of the API domain the client names
+            try:
+                self.request = self.connection = context.wrap_socket(self.request, server_side=True)
+            except (ssl.SSLError, OSError):
+                self.close_connection = True  # the client refused our certificate, or left
+        super().setup()
+
     # -- the tunnel -------------------------------------------------------------------------------
 
     def do_CONNECT(self) -> None:  # noqa: N802 - the stdlib's naming
@@ -294,10 +320,17 @@ class _Handler(PlainAnswers, BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         proxy = self.server.proxy
+        path = self.path
         if self.tunnel_host is None:
-            proxy.log.add("plain_refused", f"{self.command} {self.path}")
-            self._refuse(403, "this proxy only tunnels HTTPS (CONNECT) to the API domains")
-            return
+            # Old HTTP libraries (axios before 0.19) send an https:// URL to the proxy in absolute form instead
+            # of a CONNECT; to a loopback proxy that is harmless, so an API domain's request is served as one.
+            target = urlsplit(self.path)
+            if target.scheme != "https" or ((target.hostname or "").lower(), target.port or 443) not in proxy.allowed:
+                proxy.log.add("plain_refused", f"{self.command} {self.path}")
+                self._refuse(403, "this proxy only tunnels HTTPS (CONNECT) to the API domains")
+                return
+            proxy.log.add("allowed", f"{target.hostname}:{target.port or 443} (an https URL sent in absolute form)")
+            path = target.path + (f"?{target.query}" if target.query else "")
         body = self._read_body()
         if body is None:
             return
@@ -308,7 +341,7 @@ class _Handler(PlainAnswers, BaseHTTPRequestHandler):
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP | {"content-length"}]
         connection = http.client.HTTPConnection(upstream[0], upstream[1], timeout=UPSTREAM_TIMEOUT)
         try:
-            connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            connection.putrequest(self.command, path, skip_host=True, skip_accept_encoding=True)
             for name, value in headers:
                 connection.putheader(name, value)
             if body or self.command not in ("GET", "HEAD"):
