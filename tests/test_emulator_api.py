@@ -516,3 +516,11 @@ def test_repeated_group_name_is_one_membership_FI_ROUND_TRIP(api):
     assert codes(api.imp("alice", item("bob", GroupName=["X", "Y", "X"]))) == [0]
     assert sorted(api.stored("alice", "bob")["Tag_SNS_IM_Group"]) == ["X", "Y"]
     assert api.emu.app_state.lists["alice"] == {"X": 1, "Y": 1}
+
+
+def test_an_optional_field_sent_as_null_fails_its_item_FI_FIELD_TYPES(spec, api):
+    """FI-FIELD-TYPES: JSON null is of no documented type. An item with "RemarkTime": null (or a null Remark)
+    fails with 30001, as the request schema says, instead of passing for an item without the field."""
+    body = api.imp("alice", item("bob", RemarkTime=None), item("carol", Remark=None), item("bob", Remark="ok"))
+    assert codes(body) == [30001, 30001, 0]
+    assert api.stored("alice", "carol") is None

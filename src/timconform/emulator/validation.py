@@ -17,6 +17,7 @@ from timconform.emulator.model import OK, Friend, ImportItem
 from timconform.spec import Spec
 
 UINT32_MAX = 4294967295
+MISSING = object()  # a key that is not in the item at all
 
 
 def utf8_len(text: str) -> int:
@@ -121,6 +122,9 @@ class ImportValidator:
     def _item_code(self, to_account: str, entry: dict, custom_tags: frozenset[str]) -> int:
         if not to_account or utf8_len(to_account) > self.user_id_bytes:
             return self.code_user_id
+        # An optional field given as JSON null is of no documented type (FI-FIELD-TYPES), not an absent one.
+        if None in entry.values():
+            return self.code_required if entry.get("AddSource", MISSING) is None else self.code_types
         get = entry.get
         source = get("AddSource")
         if source is None:
