@@ -339,7 +339,7 @@ def _recovery(checker: Checker, recorder: Recorder, run: ScenarioRun) -> None:
         checker.fail(rule, f"Expected the refused items to be sent again after {scenario.fault_label}. Received no "
                            f"retry: {len(imports)} friend_import request(s), adapter {run.exit_text()}, {done} of "
                            f"{importable} importable items imported.", met, label)
-    elif rule == "CL-RENEW-USERSIG-70001" and retry.usersig_hash == met.usersig_hash:
+    elif rule == "CL-RENEW-USERSIG-70001" and not renewed(met, retry):
         checker.fail(rule, f"Expected a newly made UserSig on the retry after {scenario.fault_label} (the refusal came "
                            f"in a later second than the request, so a UserSig made then differs). Received the "
                            f"refused UserSig again on {retry.describe()}.", retry, label)
@@ -348,6 +348,14 @@ def _recovery(checker: Checker, recorder: Recorder, run: ScenarioRun) -> None:
                            f"{importable} imported.", retry, label)
     else:
         checker.ok(rule)
+
+
+def renewed(refused: Recorded, retry: Recorded) -> bool:
+    """Whether ``retry`` carries a newly made UserSig: by what the UserSigs say (when both decode), else by
+    their hashes. The same UserSig re-encoded (another padding, say) is not a new one."""
+    if refused.usersig_made is not None and retry.usersig_made is not None:
+        return retry.usersig_made != refused.usersig_made
+    return retry.usersig_hash != refused.usersig_hash
 
 
 def _old_shape(checker: Checker, recorder: Recorder, run: ScenarioRun, peer: ScenarioRun | None) -> None:

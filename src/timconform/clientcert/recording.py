@@ -52,6 +52,7 @@ class Recorded:
     usersig_verdict: str = ""  # "valid", a usersig.Reason name, "missing" or "" (not checked)
     usersig_hash: str = ""  # first 16 hex digits of sha256(usersig); "" when absent
     usersig_bad_chars: str = ""  # characters of the raw usersig value that needed escaping
+    usersig_made: tuple[int, int] | None = None  # the UserSig's (TLS.time, TLS.expire): what it says, not a secret
     error: str | None = None  # the harness's or the network's failure (no answer)
     client_gone: bool = False  # the client left before the answer was sent (e.g. its timeout)
     base_url: str = ""
@@ -181,6 +182,16 @@ def query_value_bad_chars(raw: bytes) -> str:
     return "".join(sorted({chr(b) for b in raw if b not in allowed}))
 
 
+def sig_made(sig: str) -> tuple[int, int] | None:
+    """(TLS.time, TLS.expire) of a v2 UserSig, or None when it does not decode: when and for how long it was
+    made, which tells a renewed UserSig from a re-sent one whatever its encoding."""
+    try:
+        document = usersig_module.decode(sig)
+        return int(document["TLS.time"]), int(document["TLS.expire"])
+    except (usersig_module.UserSigError, KeyError, TypeError, ValueError):
+        return None
+
+
 def sig_hash(sig: str) -> str:
     return hashlib.sha256(sig.encode("utf-8", "surrogatepass")).hexdigest()[:16] if sig else ""
 
@@ -295,6 +306,7 @@ class RecordingApp:
         record = Recorded(index=index, started=started, ended=None, wall=wall, method=scope["method"],
                           path=scope["path"], query=query, params=params, headers=headers, body_bytes=body,
                           usersig_verdict=self.judge.verdict(sig, params), usersig_hash=sig_hash(sig),
+                          usersig_made=sig_made(sig),
                           usersig_bad_chars=bad, client_gone=gone, base_url=self._base_for(headers.get("host", "")))
         del sig
         replayed = False
