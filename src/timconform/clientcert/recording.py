@@ -284,38 +284,26 @@ class RecordingApp:
             return
         started, wall = time.monotonic(), time.time()
         index = self.journal.reserve()
-        chunks, size, gone = [], 0, False
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                gone = True
-                break
-            body = message.get("body", b"")
-            size += len(body)
-            if size <= MAX_BODY:
-                chunks.append(body)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body, gone = await _read_body(receive)
         query, params, sig, bad = redact_query(scope.get("query_string", b""))
-        headers: dict[str, str] = {}
-        for name, value in scope.get("headers", ()):
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        headers = _headers(scope)
         record = Recorded(index=index, started=started, ended=None, wall=wall, method=scope["method"],
                           path=scope["path"], query=query, params=params, headers=headers, body_bytes=body,
                           usersig_verdict=self.judge.verdict(sig, params), usersig_hash=sig_hash(sig),
                           usersig_made=sig_made(sig),
                           usersig_bad_chars=bad, client_gone=gone, base_url=self._base_for(headers.get("host", "")))
         del sig
+        await self._serve(scope, receive, send, record)
+
+    async def _serve(self, scope, receive, send, record: Recorded) -> None:
+        """Hand the request to the app with its body replayed; record the answer as it passes to the client."""
         replayed = False
 
         async def replay():
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": record.body_bytes, "more_body": False}
             return await receive()
 
         response: list[bytes] = []
@@ -345,3 +333,27 @@ class RecordingApp:
             if record.ended is None and record.status is not None:
                 record.ended = time.monotonic()
             self.journal.add(record)
+
+
+async def _read_body(receive) -> tuple[bytes, bool]:
+    """(the request body, up to MAX_BODY; whether the client left before it was whole)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks), True
+        body = message.get("body", b"")
+        size += len(body)
+        if size <= MAX_BODY:
+            chunks.append(body)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+
+
+def _headers(scope) -> dict[str, str]:
+    """Header names lower-case; a repeated header's values joined with ", "."""
+    headers: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers

@@ -169,28 +169,7 @@ class Emulator:
         if scope["method"] != "POST":
             raise _OperationError(operation, self.codes.method, "Only POST is supported")
         try:
-            query = parse_query(scope["query_string"], self.codes, self.behaviour)
-            app = self.model.apps.get(query.sdkappid)
-            if app is None:
-                raise ApiError(self.codes.sdkappid_unknown)
-            try:
-                self.verifier.verify(query.usersig, query.sdkappid, query.identifier)
-            except usersig.UserSigError as error:
-                if record is not None:
-                    record["usersig"] = error.reason.name
-                raise ApiError(self.codes.usersig[error.reason]) from None
-            if record is not None:
-                record["usersig"] = "valid"
-            if query.identifier not in app.admins:
-                raise ApiError(self.codes.admin)
-            rate = self._rate(operation)
-            if rate is not None and not self.limiter.admit((query.sdkappid, operation), rate):
-                raise ApiError(self.codes.rate_limit)
-            if self.codes.random_reuse and self.randoms.seen_before(query.sdkappid, query.random):
-                raise ApiError(self.codes.random_reuse, "random was used before")
-            if self.behaviour.outcomes[_CONTENT_TYPE_HEADER] != "accept-any" and \
-                    not _header(scope, b"content-type").startswith("application/json"):
-                raise ApiError(self.codes.content_type_header, "Content-Type must be application/json")
+            app = self._admit(scope, operation, record)
             # Counted only now: a fault stands for trouble behind the gateway, so a call the gateway refused
             # (a missing random, a bad UserSig) never consumes it, and the client is sure to meet it.
             faults = self.faults.next_call(operation)
@@ -205,9 +184,9 @@ class Emulator:
                 raw = await _read_capped(receive, cap, self.codes.body_size, message)
             if record is not None:
                 record["body"] = raw.decode("utf-8", "replace")
-            body = decode_body(raw, self.codes)
             call = Call(self.model, app, self.envelopes, self.validator, item_faults)
             handler = HANDLERS[operation]
+            body = decode_body(raw, self.codes)
             if operation not in WRITES or self.behaviour.outcomes[_CONCURRENT_WRITE] == "serialised":
                 payload = handler(call, body)
             else:
@@ -217,6 +196,34 @@ class Emulator:
             return operation, payload
         except ApiError as error:
             raise _OperationError(operation, error.code, error.info) from None
+
+    def _admit(self, scope, operation: str, record: dict | None) -> App:
+        """The gateway's checks after the method, in order: query, SDKAppID, UserSig, admin, rate, random,
+        Content-Type. Returns the app; raises ApiError with the first check's code that fails. Plain
+        function calls: no coroutine layer on the hot path."""
+        query = parse_query(scope["query_string"], self.codes, self.behaviour)
+        app = self.model.apps.get(query.sdkappid)
+        if app is None:
+            raise ApiError(self.codes.sdkappid_unknown)
+        try:
+            self.verifier.verify(query.usersig, query.sdkappid, query.identifier)
+        except usersig.UserSigError as error:
+            if record is not None:
+                record["usersig"] = error.reason.name
+            raise ApiError(self.codes.usersig[error.reason]) from None
+        if record is not None:
+            record["usersig"] = "valid"
+        if query.identifier not in app.admins:
+            raise ApiError(self.codes.admin)
+        rate = self._rate(operation)
+        if rate is not None and not self.limiter.admit((query.sdkappid, operation), rate):
+            raise ApiError(self.codes.rate_limit)
+        if self.codes.random_reuse and self.randoms.seen_before(query.sdkappid, query.random):
+            raise ApiError(self.codes.random_reuse, "random was used before")
+        if self.behaviour.outcomes[_CONTENT_TYPE_HEADER] != "accept-any" and \
+                not _header(scope, b"content-type").startswith("application/json"):
+            raise ApiError(self.codes.content_type_header, "Content-Type must be application/json")
+        return app
 
     async def _apply_faults(self, faults) -> tuple:
         for fault in faults:

@@ -99,17 +99,27 @@ def load(path: Path, *, known_codes: Container[int], operations: Container[str])
     return parse(data, known_codes=known_codes, operations=operations)
 
 
+FIELDS = frozenset({"action", "operation", "calls", "code", "level", "items", "status", "seconds", "body",
+                    "after_second"})
+
+
 def _fault(index: int, entry: Any, known_codes: Container[int], operations: Container[str]) -> Fault:
     where = f"fault {index}"
     if not isinstance(entry, Mapping):
         raise FaultPlanError(f"{where}: expected a mapping")
-    unknown = set(entry) - {"action", "operation", "calls", "code", "level", "items", "status", "seconds", "body",
-                            "after_second"}
+    unknown = set(entry) - FIELDS
     if unknown:
         raise FaultPlanError(f"{where}: unknown field(s) {sorted(unknown)}")
     action = entry.get("action")
     if not isinstance(action, str) or action not in ACTIONS:
         raise FaultPlanError(f"{where}: action={action!r}, but only {', '.join(ACTIONS)} are known")
+    fault = _common(where, entry, action, operations)
+    parse = _ACTION_FIELDS.get(action)
+    return Fault(**{**fault.__dict__, **parse(where, entry, fault, known_codes)}) if parse else fault
+
+
+def _common(where: str, entry: Mapping[str, Any], action: str, operations: Container[str]) -> Fault:
+    """The fields every action has: operation, calls, after_second."""
     operation = entry.get("operation", "friend_import")
     # isinstance first: a list or mapping here is unhashable, and `in` a mapping would raise TypeError.
     if operation != "*" and (not isinstance(operation, str) or operation not in operations):
@@ -120,36 +130,43 @@ def _fault(index: int, entry: Any, known_codes: Container[int], operations: Cont
     after_second = entry.get("after_second", False)
     if not isinstance(after_second, bool):
         raise FaultPlanError(f"{where}: after_second={after_second!r}, but it must be true or false")
-    fault = Fault(action=action, operation=operation, calls=frozenset(calls) if calls is not None else None,
-                  after_second=after_second)
-    if action == "code":
-        code, level = entry.get("code"), entry.get("level", "request")
-        if not isinstance(level, str):
-            raise FaultPlanError(f"{where}: level={level!r}, but only request or item are known")
-        if not _positive_int(code) or code not in known_codes:
-            raise FaultPlanError(f"{where}: code={code!r} is not in schemas/error-codes.json")
-        if level not in ("request", "item"):
-            raise FaultPlanError(f"{where}: level={level!r}, but only request or item are known")
-        if level == "item" and operation != "friend_import":
-            raise FaultPlanError(f"{where}: item-level faults apply to friend_import only, not {operation!r}")
-        items = entry.get("items")
-        if items is not None and (not isinstance(items, list) or not all(_index(i) for i in items)):
-            raise FaultPlanError(f"{where}: items={items!r}, but it must be a list of item indexes from 0")
-        return Fault(**{**fault.__dict__, "code": code, "level": level,
-                        "items": tuple(items) if items is not None else None})
-    if action == "http":
-        status = entry.get("status", 502)
-        if not isinstance(status, int) or not 100 <= status <= 599 or status == 200:
-            raise FaultPlanError(f"{where}: status={status!r}, but it must be an HTTP status other than 200")
-        return Fault(**{**fault.__dict__, "status": status, "body": str(entry.get("body", "Bad Gateway"))})
-    if action == "delay":
-        seconds = entry.get("seconds")
-        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 600:
-            raise FaultPlanError(f"{where}: seconds={seconds!r}, but it must be a number from 0 to 600")
-        return Fault(**{**fault.__dict__, "seconds": float(seconds)})
-    if action == "non-json":
-        return Fault(**{**fault.__dict__, "body": str(entry.get("body", "<html><body>upstream error</body></html>"))})
-    return fault
+    return Fault(action=action, operation=operation, calls=frozenset(calls) if calls is not None else None,
+                 after_second=after_second)
+
+
+def _code_fields(where: str, entry: Mapping[str, Any], fault: Fault, known_codes: Container[int]) -> dict[str, Any]:
+    code, level = entry.get("code"), entry.get("level", "request")
+    if not _positive_int(code) or code not in known_codes:
+        raise FaultPlanError(f"{where}: code={code!r} is not in schemas/error-codes.json")
+    if not isinstance(level, str) or level not in ("request", "item"):
+        raise FaultPlanError(f"{where}: level={level!r}, but only request or item are known")
+    if level == "item" and fault.operation != "friend_import":
+        raise FaultPlanError(f"{where}: item-level faults apply to friend_import only, not {fault.operation!r}")
+    items = entry.get("items")
+    if items is not None and (not isinstance(items, list) or not all(_index(i) for i in items)):
+        raise FaultPlanError(f"{where}: items={items!r}, but it must be a list of item indexes from 0")
+    return {"code": code, "level": level, "items": tuple(items) if items is not None else None}
+
+
+def _http_fields(where: str, entry: Mapping[str, Any], fault: Fault, known_codes: Container[int]) -> dict[str, Any]:
+    status = entry.get("status", 502)
+    if not isinstance(status, int) or not 100 <= status <= 599 or status == 200:
+        raise FaultPlanError(f"{where}: status={status!r}, but it must be an HTTP status other than 200")
+    return {"status": status, "body": str(entry.get("body", "Bad Gateway"))}
+
+
+def _delay_fields(where: str, entry: Mapping[str, Any], fault: Fault, known_codes: Container[int]) -> dict[str, Any]:
+    seconds = entry.get("seconds")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds <= 600:
+        raise FaultPlanError(f"{where}: seconds={seconds!r}, but it must be a number from 0 to 600")
+    return {"seconds": float(seconds)}
+
+
+def _non_json_fields(where: str, entry: Mapping[str, Any], fault: Fault, known_codes: Container[int]) -> dict[str, Any]:
+    return {"body": str(entry.get("body", "<html><body>upstream error</body></html>"))}
+
+
+_ACTION_FIELDS = {"code": _code_fields, "http": _http_fields, "delay": _delay_fields, "non-json": _non_json_fields}
 
 
 def _positive_int(value: Any) -> bool:
