@@ -146,7 +146,7 @@ def suite_run(examples: int, seed: int, base_url: str | None) -> dict:
 
 def generation_only(examples: int, seed: int) -> dict:
     """The suite's generated scenario with a test body that does nothing: what generating the cases costs it."""
-    from timconform.suite.scenarios.common import run_generated
+    from timconform.suite.generation import run_generated
     from timconform.suite.scenarios.generated import _strategy
 
     session = _session(examples, seed, None)

@@ -15,8 +15,9 @@ from tests.suite_support import CREDENTIALS
 from timconform import cli
 from timconform import spec as spec_module
 from timconform.oracle import response as response_checks
-from timconform.oracle.expect import expect, seen
+from timconform.oracle.answers import seen
 from timconform.oracle.recorder import Recorder
+from timconform.oracle.registry import CHECKS, Check, Observation, judge
 from timconform.report import write as write_module
 from timconform.report.html import to_html
 from timconform.report.model import Evidence, Exchange, RuleResult, RunResult, Verdict
@@ -41,6 +42,12 @@ def reply(status: int, body, operation: str = "friend_import") -> Reply:
     return Reply(exchange, status, body)
 
 
+def expect(spec, recorder: Recorder, rule_id: str, answer: Reply, *, item: int | None = None,
+           kind: str = "refused") -> None:
+    """What a scenario does with the answer to a request built to break ``rule_id``."""
+    judge(spec, recorder, rule_id, Observation(kind, reply=answer, item=item))
+
+
 def verdict_of(recorder: Recorder, rule_id: str) -> RuleResult:
     return next(r for r in recorder.results() if r.rule_id == rule_id)
 
@@ -58,8 +65,8 @@ def test_only_an_envelope_in_http_200_is_an_acceptance_or_a_refusal(status, body
 
 def test_a_non_envelope_friend_import_answer_leaves_the_rule_unreached_and_records_no_outcome(spec):
     recorder = Recorder(spec)
-    expect(recorder, spec.rules["OPEN-EMPTY-ADDFRIENDITEM"], reply(422, {"title": "Unprocessable"}))
-    expect(recorder, spec.rules["FI-REQUIRED-FIELDS"], reply(422, {"title": "Unprocessable"}))
+    expect(spec, recorder, "OPEN-EMPTY-ADDFRIENDITEM", reply(422, {"title": "Unprocessable"}), kind="empty")
+    expect(spec, recorder, "FI-REQUIRED-FIELDS", reply(422, {"title": "Unprocessable"}))
     for rule_id in ("OPEN-EMPTY-ADDFRIENDITEM", "FI-REQUIRED-FIELDS"):
         result = verdict_of(recorder, rule_id)
         assert result.verdict == Verdict.SKIP and result.reason.startswith("not reached: "), result
@@ -70,16 +77,16 @@ def test_a_non_envelope_friend_import_answer_leaves_the_rule_unreached_and_recor
 def test_a_non_envelope_answer_of_a_companion_operation_breaks_the_rule_under_test(spec):
     """No response rule judges account_delete's answers, so the rule expecting its refusal is the one broken."""
     recorder = Recorder(spec)
-    expect(recorder, spec.rules["SUPPORT-ACCOUNT-DELETE-MISSING"], reply(404, None, "account_delete"), item=0)
+    expect(spec, recorder, "SUPPORT-ACCOUNT-DELETE-MISSING", reply(404, None, "account_delete"), item=0)
     result = verdict_of(recorder, "SUPPORT-ACCOUNT-DELETE-MISSING")
     assert result.verdict == Verdict.FAIL and "HTTP 404" in result.evidence[0].message
 
 
 def test_an_envelope_refusal_is_still_judged_by_its_code(spec):
     recorder = Recorder(spec)
-    expect(recorder, spec.rules["FI-REQUIRED-FIELDS"],
+    expect(spec, recorder, "FI-REQUIRED-FIELDS",
            reply(200, {"ActionStatus": "FAIL", "ErrorCode": 30001, "ErrorInfo": "x"}))
-    expect(recorder, spec.rules["FI-JSON-PARSE-60003"],
+    expect(spec, recorder, "FI-JSON-PARSE-60003",
            reply(200, {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "", "ResultItem": []}))
     assert verdict_of(recorder, "FI-REQUIRED-FIELDS").verdict == Verdict.PASS
     assert verdict_of(recorder, "FI-JSON-PARSE-60003").verdict == Verdict.FAIL
@@ -94,10 +101,10 @@ def test_unobservable_rules_are_skip_with_their_reason(spec):
 
 
 def test_a_crashing_check_is_an_error_of_its_rule_alone(spec, monkeypatch):
-    def crash(spec, request, reply):
+    def crash(spec, rule, observation):
         raise KeyError("boom")
 
-    monkeypatch.setitem(response_checks.CHECKS, "FI-CODE-LEVEL", crash)
+    monkeypatch.setitem(CHECKS, "FI-CODE-LEVEL", Check("FI-CODE-LEVEL", {"answer": crash}))
     recorder = Recorder(spec)
     answer = reply(200, {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "", "ErrorDisplay": "",
                          "ResultItem": [{"To_Account": "b", "ResultCode": 0, "ResultInfo": ""}]})

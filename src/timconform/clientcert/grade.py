@@ -10,19 +10,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from timconform.clientcert.checks import (NOT_CHECKED, REQUEST_RULES, STREAM_RULES, Checker, Expected,
-                                         content_type_problem, next_overlapping)
+from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected
 from timconform.clientcert.recording import Recorded
 from timconform.clientcert.scenarios import Scenario
+from timconform.oracle.client import (NOT_CHECKED, batch_problem, body_problem, content_type_problem, delivered,
+                                      query_problem, usersig_problem)
 from timconform.oracle.recorder import Recorder
+from timconform.oracle.registry import Observation, judge
 from timconform.report.model import RunResult
 from timconform.spec import Spec
 
 REPORT_RULE = "CL-REPORT-PARTIAL-FAILURE"
 ROOT_CAUSE_SHARE = 0.8  # one refusal this common among the client's requests is named as the thing to fix first
 ROOT_CAUSE_MIN_REQUESTS = 3
-DELAY_SEEN = 0.9  # an answer at least this share of the injected delay late was delayed by it
-OLD_SHAPE_MARK = "Invalid_Account"  # only the older response shape has it (api-facts §4.2)
 SKIP_REASONS = {
     "CL-RANDOM-FRESH": "no client process sent two requests carrying random, so a repeated random could not show",
     "CL-RETRY-BACKOFF": "the client never retried after a retryable answer, so its wait could not be measured "
@@ -170,7 +170,8 @@ def _grade_run(checker: Checker, recorder: Recorder, run: ScenarioRun, expected:
         if record.path.startswith("/v4/"):
             checker.request(record, expected, label)
     checker.stream(run.records, label)
-    _report(checker, run)
+    facts = {"run": run, "peer": by_name.get(scenario.peer or "")}
+    judge(checker.spec, recorder, REPORT_RULE, Observation("run", note=label, facts=facts))
     refused = own_refusal(checker, run, expected)
     outcome_rules = [r for r in ("CL-IMPORT-COMPLETE", "CL-TOLERATE-OLD-SHAPE") if r in scenario.rules]
     if refused is not None:
@@ -180,12 +181,8 @@ def _grade_run(checker: Checker, recorder: Recorder, run: ScenarioRun, expected:
         if scenario.recovery:
             recorder.skipped([scenario.recovery], f"not delivered [{label}]: {refused}")
         return
-    if "CL-IMPORT-COMPLETE" in scenario.rules:
-        checker.verdict("CL-IMPORT-COMPLETE", _incomplete(run), _first(run), label)
-    if scenario.recovery:
-        _recovery(checker, recorder, run)
-    if "CL-TOLERATE-OLD-SHAPE" in scenario.rules:
-        _old_shape(checker, recorder, run, by_name.get(scenario.peer or ""))
+    for rule_id in outcome_rules + ([scenario.recovery] if scenario.recovery else []):
+        judge(checker.spec, recorder, rule_id, Observation("run", note=label, facts=facts))
 
 
 def own_refusal(checker: Checker, run: ScenarioRun, expected: Expected) -> str | None:
@@ -227,12 +224,11 @@ def request_problem(checker: Checker, record: Recorded, expected: Expected) -> s
     code = record.error_code()
     if not code:
         return None
-    usersig = checker.usersig_problem(record, expected)
-    batch = len(record.items()) > checker.spec.limit("batch_items")
-    problems = {"CL-QUERY-PARAMS": checker.query_problem(record, expected),
+    usersig = usersig_problem(record, expected)
+    problems = {"CL-QUERY-PARAMS": query_problem(checker.spec, record, expected),
                 "CL-USERSIG-VALID": None if usersig is NOT_CHECKED else usersig,
-                "CL-BATCH-1000": "too many items" if batch else None,
-                "CL-REQUEST-VALID": checker.body_problem(record),
+                "CL-BATCH-1000": batch_problem(checker.spec, record),
+                "CL-REQUEST-VALID": body_problem(checker.spec, record),
                 "CL-JSON-CONTENT-TYPE": content_type_problem(record)}
     for rule_id, problem in problems.items():
         codes = {c for target in EXPLAINS[rule_id] for c in _rule_codes(checker.spec, target)}
@@ -253,135 +249,3 @@ def _codes(record: Recorded) -> Iterable[int]:
     yield from (c for c in record.item_codes().values() if c)
 
 
-def _first(run: ScenarioRun) -> Recorded | None:
-    imports = run.imports()
-    return imports[0] if imports else None
-
-
-def _incomplete(run: ScenarioRun) -> str | None:
-    done, importable = run.counts()
-    if done == importable:
-        return None
-    missing = sorted(a for accounts in run.missing().values() for a in accounts)
-    return (f"Expected all {importable} importable items imported. Received {done} imported; missing "
-            f"{missing[:5]}{' ...' if len(missing) > 5 else ''} ({len(run.imports())} friend_import request(s), "
-            f"items per request {[len(r.items()) for r in run.imports()][:10]}; adapter {run.exit_text()}).")
-
-
-def _report(checker: Checker, run: ScenarioRun) -> None:
-    label = run.scenario.name
-    if run.exit_code is None:
-        checker.fail(REPORT_RULE, f"Expected the adapter to finish and report. It was still running after "
-                                  f"{run.time_limit_s:g} s and was stopped.", _first(run), label)
-        return
-    everything = run.everything_imported()
-    if (run.exit_code == 0) == everything:
-        checker.ok(REPORT_RULE)
-        return
-    if run.exit_code != 0 and everything and any(r.client_gone for r in run.imports()):
-        # It left before an answer: it could not know the import went through. Leaving is graded elsewhere.
-        checker.recorder.skipped([REPORT_RULE], f"not reached [{label}]: the client left before an answer, so it "
-                                                "could not know that its items were imported")
-        return
-    wanted = run.scenario.wanted()
-    total = sum(len(v) for v in wanted.values())
-    if run.exit_code == 0:
-        left = sum(len(accounts - run.friends.get(sender, set())) for sender, accounts in wanted.items())
-        message = (f"Expected a failure report (non-zero exit): {left} of {total} items were not imported. "
-                   f"Received exit 0 (success).")
-    else:
-        message = f"Expected a success report (exit 0): all {total} items were imported. Received exit {run.exit_code}."
-    checker.fail(REPORT_RULE, message, _last(run), label)
-
-
-def _last(run: ScenarioRun) -> Recorded | None:
-    imports = run.imports()
-    return imports[-1] if imports else None
-
-
-def delivered(run: ScenarioRun) -> Recorded | None:
-    """The friend_import that met the scenario's fault, read from its answer (None: the client never met it)."""
-    fault = run.scenario.faults[0]
-    for record in run.imports():
-        if fault["action"] == "code" and record.error_code() == fault["code"]:
-            return record
-        if fault["action"] == "http" and record.status == fault.get("status", 502):
-            return record
-        if fault["action"] == "delay" and record.ended is not None and \
-                record.ended - record.started >= DELAY_SEEN * fault["seconds"]:
-            return record
-    return None
-
-
-def _recovery(checker: Checker, recorder: Recorder, run: ScenarioRun) -> None:
-    scenario, label, rule = run.scenario, run.scenario.name, run.scenario.recovery
-    imports = run.imports()
-    if not imports:
-        checker.fail(rule, f"Expected friend_import requests. Received none (adapter {run.exit_text()}).", None, label)
-        return
-    met = delivered(run)
-    if met is None:
-        recorder.skipped([rule], f"not delivered [{label}]: no answer of the client's {len(imports)} friend_import "
-                                 f"request(s) carried {scenario.fault_label}")
-        return
-    done, importable = run.counts()
-    if scenario.faults[0].get("action") == "delay":
-        if run.exit_code == 0 and done == importable:
-            checker.ok(rule)
-        else:
-            checker.fail(rule, f"Expected the client to wait for (or time out and retry) {scenario.fault_label} and "
-                               f"report success with every item imported. Received adapter {run.exit_text()}, "
-                               f"{done} of {importable} importable items imported, {len(imports)} friend_import "
-                               f"request(s).", met, label)
-        return
-    retry = next_overlapping(met, [r for r in imports if r.index > met.index])
-    if retry is None:
-        checker.fail(rule, f"Expected the refused items to be sent again after {scenario.fault_label}. Received no "
-                           f"retry: {len(imports)} friend_import request(s), adapter {run.exit_text()}, {done} of "
-                           f"{importable} importable items imported.", met, label)
-    elif rule == "CL-RENEW-USERSIG-70001" and not renewed(met, retry):
-        checker.fail(rule, f"Expected a newly made UserSig on the retry after {scenario.fault_label} (the refusal came "
-                           f"in a later second than the request, so a UserSig made then differs). Received the "
-                           f"refused UserSig again on {retry.describe()}.", retry, label)
-    elif done != importable:
-        checker.fail(rule, f"Expected every importable item imported after the retry. Received {done} of "
-                           f"{importable} imported.", retry, label)
-    else:
-        checker.ok(rule)
-
-
-def renewed(refused: Recorded, retry: Recorded) -> bool:
-    """Whether ``retry`` carries a newly made UserSig: by what the UserSigs say (when both decode), else by
-    their hashes. The same UserSig re-encoded (another padding, say) is not a new one."""
-    if refused.usersig_made is not None and retry.usersig_made is not None:
-        return retry.usersig_made != refused.usersig_made
-    return retry.usersig_hash != refused.usersig_hash
-
-
-def _old_shape(checker: Checker, recorder: Recorder, run: ScenarioRun, peer: ScenarioRun | None) -> None:
-    rule, label = "CL-TOLERATE-OLD-SHAPE", run.scenario.name
-    if not any(OLD_SHAPE_MARK in (r.answer() or {}) for r in run.imports() if isinstance(r.answer(), dict)):
-        recorder.skipped([rule], f"not delivered [{label}]: no answer the client got was in the older shape "
-                                 f"(with {OLD_SHAPE_MARK})")
-        return
-
-    def outcome(r: ScenarioRun) -> tuple[str, dict[str, set[str]]]:
-        return r.exit_text() if r.exit_code in (0, None) else "a failure report", r.friends
-
-    if peer is not None and peer.error is None:
-        mine, theirs = outcome(run), outcome(peer)
-        if mine == theirs:
-            checker.ok(rule)
-        else:
-            checker.fail(rule, f"Expected the same outcome as for the same input in the current shape (scenario "
-                               f"{peer.scenario.name}: {theirs[0]}, {peer.counts()[0]} imported). Received "
-                               f"{mine[0]}, {run.counts()[0]} imported.", _last(run), label)
-        return
-    done, importable = run.counts()
-    everything = run.everything_imported()
-    if done == importable and run.exit_code is not None and (run.exit_code == 0) == everything:
-        checker.ok(rule)
-    else:
-        checker.fail(rule, f"Expected every importable item imported and {'success' if everything else 'a failure'} "
-                           f"reported. Received {done} of {importable} imported, adapter {run.exit_text()}.",
-                     _last(run), label)

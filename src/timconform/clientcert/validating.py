@@ -139,7 +139,7 @@ class ValidatingProxy:
 
     def result(self, *, strict: bool = False, listen: str | None = None) -> RunResult:
         spec = spec_module.load()
-        wanted = {*PROXY_RULES, *response_checks.CHECKS}
+        wanted = {*PROXY_RULES, *response_checks.ANSWER_RULES}
         rules = [rule_id for rule_id in spec.rules if rule_id in wanted]  # catalogue order
         recorder = Recorder(spec, selected=rules, strict=strict, scope=rules)
         checker = Checker(spec, recorder)

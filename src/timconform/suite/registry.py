@@ -14,7 +14,9 @@ class Scenario:
     rules: tuple[str, ...]
     fn: Callable
     profiles: frozenset[str]
-    needs: frozenset[str]  # "large" (1000+ items, 3000 friends), "custom-tags", "rate-burst", "unshared"
+    # "large" (1000+ items, 3000 friends), "custom-tags", "rate-burst", "creates-accounts", "open-rules" (a
+    # profile that probes open questions), "full" (the full profile only), "https" (a target addressed over HTTPS)
+    needs: frozenset[str]
     doc: str
 
 

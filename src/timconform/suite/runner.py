@@ -175,6 +175,12 @@ def _not_applicable(scenario: Scenario, session: Session, target, profile) -> st
         return "creates or deletes accounts, which the staging profile never does on a shared tenant"
     if "custom-tags" in scenario.needs and not session.custom_tags:
         return "the target has no custom friend tags configured (set TIMCONFORM_CUSTOM_TAGS)"
+    if "open-rules" in scenario.needs and not profile.open_rules:
+        return f"the {profile.name} profile does not probe open questions"
+    if "full" in scenario.needs and profile.name != "full":
+        return f"sent in the full profile only, not in {profile.name}"
+    if "https" in scenario.needs and not target.base_url.startswith("https://"):
+        return "the target is addressed over plain HTTP (an emulator on loopback or a test server), which the rule exempts"
     if "rate-burst" in scenario.needs:
         if target.kind == "region":
             return "the rate-limit burst is never sent to a region's endpoint"

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from timconform.oracle import response as response_checks
-from timconform.oracle.expect import expect, seen, unreadable
+from timconform.oracle.answers import codes_by_account
 from timconform.oracle.predict import Predictor
 from timconform.oracle.recorder import CheckFailed, Recorder
+from timconform.oracle.registry import Finding, Observation, evaluate, judge, load_all, record
 from timconform.spec import Spec
 from timconform.suite.profiles import Profile
 from timconform.target import Client, Reply
@@ -31,12 +32,16 @@ class SetupFailed(Exception):
     Skip, "not reached". Never an Error: an Error is the harness's or the network's fault alone.
     """
 
-    def __init__(self, rule_id: str, message: str, reply: Reply | None = None) -> None:
+    def __init__(self, rule_id: str, message: str, reply: Reply | None = None, *, blame: bool = True) -> None:
         super().__init__(f"{rule_id}: {message}")
-        self.rule_id, self.message, self.reply = rule_id, message, reply
+        self.rule_id, self.message, self.reply, self.blame = rule_id, message, reply, blame
 
     def record(self, recorder: Recorder, unreached: Iterable[str], where: str) -> None:
-        """The rule's Fail with the reply as evidence; ``unreached`` rules Skip, naming it as the cause."""
+        """The rule's Fail with the reply as evidence; ``unreached`` rules Skip, naming it as the cause. Without
+        ``blame`` the answer was judged already (by the response rules): the rules are only not reached."""
+        if not self.blame:
+            recorder.skipped(unreached, f"{self.message} ({where})")
+            return
         recorder.failed(CheckFailed(self.rule_id, self.message, exchange=self.reply.exchange if self.reply else None))
         recorder.skipped(unreached, f"not reached: {self.rule_id} failed first ({where})")
 
@@ -108,26 +113,51 @@ class Session:
     def import_accounts(self, names: Iterable[str]) -> None:
         """Import ``names`` with multiaccount_import. A refusal is a failure of the rule that makes these
         names valid: FI-LIMIT-USERID-BYTES when the longest is exactly at the byte limit (the boundary a
-        sloppy `<` gets wrong), SUPPORT-MULTIACCOUNT-IMPORT otherwise."""
+        sloppy `<` gets wrong), SUPPORT-MULTIACCOUNT-IMPORT otherwise; an answer that is no envelope at all,
+        SUPPORT-ACCOUNT-ENVELOPE's."""
         names = list(names)
         size = self.spec.limit("multiaccount_import_accounts")
         for start in range(0, len(names), size):
             chunk = names[start:start + size]
-            longest = max(chunk, key=lambda n: len(n.encode("utf-8")))
-            width = len(longest.encode("utf-8"))
+            width = max(len(n.encode("utf-8")) for n in chunk)
             rule = "FI-LIMIT-USERID-BYTES" if width == self.spec.limit("user_id_bytes") else \
                 "SUPPORT-MULTIACCOUNT-IMPORT"
             reply = self.client.call("multiaccount_import", {"Accounts": chunk})
-            listed = (reply.envelope or {}).get("FailAccounts")
-            failed = [n for n in chunk if n in listed] if isinstance(listed, list) else []
-            if not reply.ok or failed:
-                got = reply.describe() + (f", FailAccounts {failed[:5]!r}" if failed else "")
-                if reply.envelope is None:  # not a refusal of these names: an answer that is no envelope at all
-                    rule = "SUPPORT-ACCOUNT-ENVELOPE"
-                raise SetupFailed(rule, f"Expected multiaccount_import of {len(chunk)} valid UserIDs (the longest "
-                                        f"{longest!r}, {width} bytes) to answer ActionStatus OK with none of them in "
-                                        f"FailAccounts. Received {got}.", reply)
-            self._served(rule)
+            if reply.envelope is None:
+                self.require("SUPPORT-ACCOUNT-ENVELOPE", "envelope", reply)
+            self.require(rule, "multiaccount", reply, chunk=chunk)
+
+    # -- the checks ----------------------------------------------------------------------------
+
+    def wants(self, rule_id: str) -> bool:
+        """Whether the run judges ``rule_id``: a probe serving only that rule is not worth sending otherwise."""
+        return self.recorder.enabled(rule_id)
+
+    def judge(self, rule_id: str, kind: str, reply: Reply | None = None, *, request: Any = None,
+              item: int | None = None, account: str | None = None, note: str = "", unreached: str | None = None,
+              **facts: Any) -> Finding:
+        """Show the check of ``rule_id`` what happened (``kind`` of evidence, the answer, the known state) and
+        record what it found; the Finding is true when the rule held."""
+        return judge(self.spec, self.recorder, rule_id, Observation(kind, reply=reply, request=request, item=item,
+                                                                    account=account, note=note, facts=facts,
+                                                                    unreached=unreached))
+
+    def require(self, rule_id: str, kind: str, reply: Reply | None = None, *, request: Any = None,
+                account: str | None = None, note: str = "", partial: bool = False, **facts: Any) -> Finding:
+        """A setup step the scenario builds on: its rule's check must pass. A failure stops the scenario with the
+        Fail of ``rule_id`` (SetupFailed, recorded by the runner); an answer the check cannot read stops it with
+        the scenario's rules not reached (the response rules judged that answer). ``partial``: the step checks
+        only part of what the rule says, so its passing is no Pass of the rule."""
+        found = evaluate(self.spec, rule_id, Observation(kind, reply=reply, request=request, account=account,
+                                                         note=note, facts=facts))
+        if found.status == "fail":
+            raise SetupFailed(rule_id, found.message, reply)
+        if found.status in ("skip", "error"):
+            raise SetupFailed(rule_id, found.message or f"not reached: {rule_id} could not be judged", reply,
+                              blame=False)
+        if not partial:
+            record(self.recorder, rule_id, found)
+        return found
 
     # -- friend_import with every response check ---------------------------------------------
 
@@ -144,104 +174,45 @@ class Session:
         response_checks.run_all(self.spec, self.recorder, body, reply)
         return reply
 
+    def send_raw(self, could_import: Any = None, *, request: Any = None, **call: Any) -> Reply:
+        """A friend_import request no valid body describes (``call``: raw bytes, another method or path), with
+        every response check on its answer (``request``: the body they read, None for none). ``could_import``
+        is the friend_import body a lenient target might act on: on a shared tenant (staging) the ledger hears
+        of it before it is sent, as send_import's requests are."""
+        if could_import is not None:
+            self.ledger_intent(could_import)
+        reply = self.client.call("friend_import", **call)
+        self.answer(reply, request)
+        return reply
+
+    def ledger_intent(self, body: Any) -> None:
+        """On a shared tenant (staging), every friendship a request may make is written down before it is sent."""
+        if self.ledger is not None:
+            self.ledger.record_intent(body)
+
+    def answer(self, reply: Reply, request: Any = None) -> None:
+        """Every answer rule on one friend_import answer (``request``: the body the rules read, None for none)."""
+        response_checks.run_all(self.spec, self.recorder, request, reply)
+
     def import_valid(self, from_account: str, items: list[dict[str, Any]], **call: Any) -> Reply:
         """A scenario's setup import of items within every limit: each must get ResultCode 0 and be in the
         friend table afterwards, or the target fails FI-VALID-ITEM-IMPORTED and the scenario's own rules,
         which build on those friendships, are not reached."""
         reply = self.friend_import(from_account, items, **call)
-        codes = self.codes_by_account(reply, items)
-        if codes is None or any(codes):
-            got = reply.describe() + (f", ResultCodes {codes}" if codes is not None else ", no ResultItem for each")
-            raise SetupFailed("FI-VALID-ITEM-IMPORTED" if codes else answer_rule(reply, "FI-VALID-ITEM-IMPORTED"),
-                              f"Expected the setup import of {len(items)} valid item(s) into {from_account} to get "
-                              f"ResultCode 0 each. Received {got}.", reply)
+        self.require("FI-VALID-ITEM-IMPORTED", "all_imported", reply, request=items,
+                     note=f"the setup import of {len(items)} valid item(s) into {from_account}")
         self.require_stored(from_account, [i["To_Account"] for i in items], reply)
         return reply
 
     def require_stored(self, from_account: str, to_accounts: list[str], reply: Reply) -> None:
         """Items the target answered with ResultCode 0 are in From_Account's friend table, or FI-VALID-ITEM-IMPORTED
         fails here (not the rule a later check is about, whose premise this is)."""
-        missing = sorted(set(to_accounts) - self.friends_among(from_account, to_accounts))
-        if missing:
-            raise SetupFailed("FI-VALID-ITEM-IMPORTED", f"Expected the {len(to_accounts)} item(s) imported into "
-                                                        f"{from_account} with ResultCode 0 to be in its friend table "
-                                                        f"(friend_check). Received no friendship with {missing[:5]}.",
-                              reply)
-        self._served("FI-VALID-ITEM-IMPORTED")
-
-    def expect(self, rule_id: str, reply: Reply, *, item: int | None = None, account: str | None = None,
-               note: str = "") -> str | None:
-        return expect(self.recorder, self.spec.rules[rule_id], reply, item=item, account=account, note=note)
-
-    def imported(self, rule_id: str, reply: Reply, note: str, *, item: int | None = None,
-                 account: str | None = None) -> bool:
-        """Judge that an item within ``rule_id``'s limits got ResultCode 0. A refusal breaks ``rule_id``; an
-        answer with no result for the item is the response rules' to judge (expect.unreadable)."""
-        observed = seen(reply, item=item, account=account)
-        if observed is None:
-            unreadable(self.recorder, self.spec.rules[rule_id], reply, f"Expected {note} to be imported (ResultCode 0).")
-            return False
-        return self.verify(rule_id, observed.code == 0, f"Expected {note} to be imported (ResultCode 0). "
-                                                        f"Received {observed.describe()}.", reply)
-
-    def batch_imported(self, rule_id: str, reply: Reply, items: list[dict[str, Any]], note: str) -> bool:
-        """Judge that every item of a batch within ``rule_id``'s limits got ResultCode 0 (see :meth:`imported`)."""
-        codes = self.codes_by_account(reply, items)
-        if codes is None and reply.envelope is not None and not reply.ok:  # the whole valid batch refused
-            return self.verify(rule_id, False, f"Expected {note}: ResultCode 0 for each of {len(items)} items. "
-                                               f"Received {reply.describe()}.", reply)
-        if codes is None:
-            unreadable(self.recorder, self.spec.rules[rule_id], reply,
-                       f"Expected {note}: ResultCode 0 for each of {len(items)} items.")
-            return False
-        refused = sorted({c for c in codes if c != 0}, key=repr)
-        return self.verify(rule_id, not refused, f"Expected {note}: ResultCode 0 for each of {len(items)} items. "
-                                                 f"Received codes {refused} for {sum(c != 0 for c in codes)} of them.",
-                           reply)
-
-    def expect_refusal_form(self, rule_id: str, premise: str, reply: Reply, *, item: int | None = None,
-                            account: str | None = None, note: str = "") -> str | None:
-        """Judge ``rule_id``, a rule about *how* a refusal looks (its level or code), only on a refusal. An
-        acceptance breaks ``premise``, the rule that demands the refusal, which judges it; this one is
-        then not reached rather than failed twice for one fault."""
-        observed = seen(reply, item=item, account=account)
-        if observed is None or observed.code == 0:
-            self.recorder.skipped([rule_id], f"not reached: {premise} failed first ({note or 'no refusal'} "
-                                             "was not refused)")
-            return None
-        return self.expect(rule_id, reply, item=item, account=account, note=note)
+        friends = self.friends_among(from_account, to_accounts)
+        self.require("FI-VALID-ITEM-IMPORTED", "kept", reply, owner=from_account, friends=friends, accounts=to_accounts,
+                     note=f"the {len(to_accounts)} item(s) imported into {from_account} with ResultCode 0")
 
     def codes_by_account(self, reply: Reply, items: list[dict[str, Any]]) -> list[int] | None:
-        """Each request item's ResultCode, matched by To_Account (ResultItem order is only inferred); None
-        unless the answer is OK with an integer ResultCode for every item."""
-        results = reply.envelope.get("ResultItem") if reply.ok else None
-        if not isinstance(results, list) or len(results) != len(items):
-            return None
-        pending: dict[Any, list[Any]] = {}
-        for result in results:
-            if isinstance(result, dict):
-                pending.setdefault(result.get("To_Account"), []).append(result.get("ResultCode"))
-        codes = []
-        for entry in items:
-            queue = pending.get(entry.get("To_Account"))
-            if not queue or type(queue[0]) is not int:
-                return None  # an item without a result of its own: FI-RESULTITEM-PER-ACCOUNT judges the answer
-            codes.append(queue.pop(0))
-        return codes
-
-    def fail(self, rule_id: str, message: str, reply: Reply | None = None) -> None:
-        if self.recorder.enabled(rule_id):
-            self.recorder.failed(CheckFailed(rule_id, message, exchange=reply.exchange if reply else None))
-
-    def verify(self, rule_id: str, condition: bool, message: str, reply: Reply | None = None) -> bool:
-        """Record one check of ``rule_id``: a pass, or a failure with ``message`` (Expected/Received)."""
-        if not self.recorder.enabled(rule_id):
-            return condition
-        if condition:
-            self.recorder.passed(rule_id)
-        else:
-            self.fail(rule_id, message, reply)
-        return condition
+        return codes_by_account(reply, items)
 
     # -- reading state back -------------------------------------------------------------------
 
@@ -256,18 +227,9 @@ class Session:
             chunk = to_accounts[start:start + size]
             reply = self.client.call("friend_check", {"From_Account": from_account, "To_Account": chunk,
                                                       "CheckType": "CheckResult_Type_Both"})
-            infos = reply.envelope.get("InfoItem") if reply.ok else None
-            answered = {i.get("To_Account"): i.get("Relation") for i in infos if isinstance(i, dict)} \
-                if isinstance(infos, list) else {}
-            missing = [a for a in chunk if not isinstance(answered.get(a), str)]
-            if missing:
-                got = reply.describe() + (f", no Relation for {missing[:3]}" if reply.ok else "")
-                raise SetupFailed("SUPPORT-FRIEND-CHECK-RELATION",
-                                  f"Expected friend_check (CheckResult_Type_Both) of {len(chunk)} accounts for "
-                                  f"{from_account} to answer ActionStatus OK with a Relation for each. Received {got}.",
-                                  reply)
-            out.update(answered)
-            self._served("SUPPORT-FRIEND-CHECK-RELATION")
+            self.require("SUPPORT-FRIEND-CHECK-RELATION", "relations", reply, owner=from_account, asked=chunk)
+            out.update({i.get("To_Account"): i.get("Relation") for i in reply.envelope["InfoItem"]
+                        if isinstance(i, dict) and i.get("To_Account") in chunk})
         return out
 
     def friends_among(self, from_account: str, to_accounts: list[str]) -> set[str]:
@@ -278,9 +240,9 @@ class Session:
         """friend_get_list: To_Account -> {tag: value} (None for a non-friend)."""
         reply = self.client.call("friend_get_list", {"From_Account": from_account, "To_Account": to_accounts,
                                                      "TagList": tags})
-        infos = reply.envelope.get("InfoItem") if reply.ok else None
+        self.require("SUPPORT-FRIEND-GET-LIST-INFOITEM", "info_items", reply, owner=from_account, asked=to_accounts)
         out: dict[str, Any] = {}
-        for info in infos if isinstance(infos, list) else ():
+        for info in reply.envelope["InfoItem"]:
             if not isinstance(info, dict) or type(info.get("ResultCode")) is not int:
                 continue
             if info["ResultCode"] == 0:
@@ -288,29 +250,7 @@ class Session:
                 out[info.get("To_Account")] = {p.get("Tag"): p.get("Value") for p in pairs if isinstance(p, dict)}
             else:
                 out[info.get("To_Account")] = None
-        missing = [a for a in to_accounts if a not in out]
-        if missing:
-            got = reply.describe() + (f", no InfoItem with a ResultCode for {missing[:3]}" if reply.ok else "")
-            raise SetupFailed("SUPPORT-FRIEND-GET-LIST-INFOITEM",
-                              f"Expected friend_get_list of {len(to_accounts)} accounts for {from_account} to answer "
-                              f"ActionStatus OK with one InfoItem per To_Account. Received {got}.", reply)
-        self._served("SUPPORT-FRIEND-GET-LIST-INFOITEM")
         return reply, out
-
-    def _served(self, rule_id: str) -> None:
-        """A setup call did its documented job: a passing check of the rule that makes it valid."""
-        if self.recorder.enabled(rule_id):
-            self.recorder.passed(rule_id)
-
-
-def answer_rule(reply: Reply, otherwise: str) -> str:
-    """The rule a friend_import answer that did not import valid items breaks: its status, its envelope, its
-    per-item results (an OK without a result for each item), or, for a proper refusal, ``otherwise``."""
-    if reply.status != 200:
-        return "FI-HTTP-200"
-    if reply.envelope is None:
-        return "FI-ENVELOPE-SHAPE"
-    return "FI-RESULTITEM-PER-ACCOUNT" if reply.ok else otherwise
 
 
 def _pairs(body: Any) -> list[tuple[str, str]]:
@@ -323,3 +263,6 @@ def _pairs(body: Any) -> list[tuple[str, str]]:
 
 def item(to_account: str, **fields: Any) -> dict[str, Any]:
     return {"To_Account": to_account, "AddSource": ADD_SOURCE, **fields}
+
+
+load_all()  # every rule's check registered before the first scenario runs

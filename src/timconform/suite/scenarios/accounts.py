@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
-from timconform.suite.scenarios.limits import accepted, describe, slot, whole_refusal
+from timconform.suite.scenarios.limits import slot, whole_refusal
 from timconform.suite.session import Session, item
 
 FROM_EXISTS, TO_EXISTS, TO_LEVEL = "FI-ACCOUNT-FROM-EXISTS", "FI-ACCOUNT-TO-EXISTS", "OPEN-UNKNOWN-TO-ACCOUNT-LEVEL"
@@ -21,11 +21,11 @@ def unknown_from(session: Session) -> tuple[str, list[str]]:
     tos = session.accounts(2)
     reply = session.friend_import(stranger, [item(t) for t in tos])
     if whole_refusal(reply):
-        session.expect(FROM_EXISTS, reply, note="From_Account never imported")
+        session.judge(FROM_EXISTS, "refused", reply, note="From_Account never imported")
     else:
         for index, to in enumerate(tos):
-            session.expect(FROM_EXISTS, reply, item=slot(reply, index, to),
-                           note=f"item {index} of a From_Account never imported")
+            session.judge(FROM_EXISTS, "refused", reply, item=slot(reply, index, to),
+                          note=f"item {index} of a From_Account never imported")
     return stranger, tos
 
 
@@ -36,28 +36,24 @@ def unknown_to(session: Session) -> tuple[str, list[str], list[str]]:
     owner, first, last = session.accounts(3)
     alone, beside = session.names(2)
     reply = session.friend_import(owner, [item(alone)])
-    session.expect(TO_EXISTS, reply, account=alone, note="an unknown To_Account alone")
-    session.expect_refusal_form(TO_LEVEL, TO_EXISTS, reply, account=alone, note="an unknown To_Account alone")
+    session.judge(TO_EXISTS, "refused", reply, account=alone, note="an unknown To_Account alone")
+    session.judge(TO_LEVEL, "refused", reply, account=alone, note="an unknown To_Account alone", premise=TO_EXISTS)
 
     mixed = session.friend_import(owner, [item(first), item(beside), item(last)])
     unknown_at = slot(mixed, 1, beside)
-    session.expect(TO_EXISTS, mixed, item=unknown_at, note="an unknown To_Account between valid items")
-    outcome = session.expect_refusal_form(TO_LEVEL, TO_EXISTS, mixed, item=unknown_at,
-                                          note="an unknown To_Account between valid items")
+    note = "an unknown To_Account between valid items"
+    session.judge(TO_EXISTS, "refused", mixed, item=unknown_at, note=note)
+    outcome = session.judge(TO_LEVEL, "refused", mixed, item=unknown_at, note=note, premise=TO_EXISTS).outcome
     valid = [first, last]
     if outcome == "per-item-30003":
         for to, index in ((first, slot(mixed, 0, first)), (last, slot(mixed, 2, last))):
-            session.verify(TO_LEVEL, accepted(mixed, index),
-                           f"Expected the valid item {to} beside an unknown To_Account imported (per-item "
-                           f"outcome). Received {describe(mixed, index)}.", mixed)
+            session.judge(TO_LEVEL, "imported", mixed, item=index,
+                          note=f"the valid item {to} beside an unknown To_Account (per-item outcome)")
     if outcome is not None:
         friends = session.friends_among(owner, valid)
-        if outcome == "per-item-30003":
-            session.verify(TO_LEVEL, friends == set(valid), f"Expected the valid items stored (per-item outcome). "
-                                                            f"Received {sorted(friends)}.", mixed)
-        else:
-            session.verify(TO_LEVEL, not friends, f"Expected nothing stored (whole-request outcome). "
-                                                  f"Received {sorted(friends)}.", mixed)
+        per_item = outcome == "per-item-30003"
+        session.judge(TO_LEVEL, "table", mixed, owner=owner, friends=friends, expected=set(valid) if per_item else set(),
+                      note=f"(the valid items, {outcome} outcome)")
     return owner, [alone, beside], valid
 
 
@@ -75,9 +71,7 @@ def unknown_accounts_stored(session: Session) -> None:
     stranger, tos = unknown_from(session)
     owner, unknown, _ = unknown_to(session)
     session.import_accounts([stranger, *unknown])
-    friends = session.friends_among(stranger, tos)
-    session.verify(FROM_EXISTS, not friends, f"Expected no friendship stored for the unknown From_Account "
-                                             f"{stranger}. Received {sorted(friends)} once it was imported.")
-    friends = session.friends_among(owner, unknown)
-    session.verify(TO_EXISTS, not friends, f"Expected no friendship with To_Accounts that did not exist. "
-                                           f"Received {sorted(friends)} once they were imported.")
+    session.judge(FROM_EXISTS, "not_kept", accounts=tos, owner=stranger, friends=session.friends_among(stranger, tos),
+                  note=f"the unknown From_Account {stranger} (read once it was imported)")
+    session.judge(TO_EXISTS, "not_kept", accounts=unknown, owner=owner, friends=session.friends_among(owner, unknown),
+                  note="To_Accounts that did not exist (read once they were imported)")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from timconform.oracle.expect import seen
+from timconform.oracle.answers import seen
+from timconform.oracle.registry import failed_first
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.session import ADD_SOURCE, Session, item
@@ -92,9 +93,9 @@ def send(session: Session, owner: str, cases: list[Case]) -> None:
         index = slot(answer, index, case.entry.get("To_Account"))
         case.accepted = accepted(answer, index)
         if case.accept:
-            session.imported(case.rule, answer, case.note, item=index)
+            session.judge(case.rule, "imported", answer, item=index, note=case.note)
         elif not (case.accepted and case.dropped_tag):
-            session.expect(case.rule, answer, item=index, note=case.note)
+            session.judge(case.rule, "refused", answer, item=index, note=case.note)
 
 
 def settle(session: Session, owner: str, cases: list[Case]) -> None:
@@ -107,23 +108,18 @@ def settle(session: Session, owner: str, cases: list[Case]) -> None:
     controls = [c for c in named if c.accept and c.accepted]
     stores = not controls or any(c.account in friends for c in controls)
     for case in named:
+        table = {"account": case.account, "owner": owner, "friends": friends}
         if case.accepted and case.accept:
             # An item within every limit answered 0 but not stored breaks FI-VALID-ITEM-IMPORTED, not the
             # limit it was probing: the limit was kept.
-            session.verify("FI-VALID-ITEM-IMPORTED", case.account in friends,
-                           f"Expected {case.note}, answered ResultCode 0, in {owner}'s friend table. "
-                           f"Received no friendship.")
-        elif case.accepted and case.dropped_tag and not stores:
-            session.recorder.skipped([case.rule], "not reached: FI-VALID-ITEM-IMPORTED failed first (the target "
-                                                  "stored none of the valid items it accepted)")
+            session.judge("FI-VALID-ITEM-IMPORTED", "kept", note=f"{case.note}, answered ResultCode 0", **table)
         elif case.accepted and case.dropped_tag:
-            session.verify(case.rule, case.account in friends,
-                           f"Expected {case.note}, answered ResultCode 0, in {owner}'s friend table with the tag "
-                           f"dropped. Received no friendship.")
+            premise = None if stores else failed_first("FI-VALID-ITEM-IMPORTED", "the target stored none of the "
+                                                                                  "valid items it accepted")
+            session.judge(case.rule, "kept", note=f"{case.note}, answered ResultCode 0 (the tag dropped)",
+                          unreached=premise, **table)
         elif not case.accepted:
-            session.verify(case.rule, case.account not in friends,
-                           f"Expected nothing stored for the refused item ({case.note}). Received a friendship "
-                           f"{owner} -> {case.account}.")
+            session.judge(case.rule, "not_kept", note=f"the refused item ({case.note})", **table)
     reads = [c for c in named if c.accepted and c.account in friends and (c.readback or c.dropped_tag)]
     if not reads:
         return
@@ -132,19 +128,10 @@ def settle(session: Session, owner: str, cases: list[Case]) -> None:
     for case in reads:
         values = stored.get(case.account) or {}
         if case.dropped_tag:
-            session.verify(case.rule, values.get(case.dropped_tag) is None,
-                           f"Expected the malformed tag of {case.note} not to be stored. "
-                           f"Received {values.get(case.dropped_tag)!r}.", reply)
-            continue
-        wrong = {tag: (want, values.get(tag)) for tag, want in case.readback.items() if not same(want, values.get(tag))}
-        session.verify(case.readback_rule or case.rule, not wrong,
-                       f"Expected {case.note} to read back unchanged. Received (sent, read) {wrong}.", reply)
-
-
-def same(sent: Any, read: Any) -> bool:
-    if isinstance(sent, list):  # Tag_SNS_IM_Group reads back as a set of names
-        return isinstance(read, list) and set(read) == set(sent)
-    return read == sent
+            session.judge(case.rule, "tag_dropped", reply, tag=case.dropped_tag, read=values, note=case.note)
+        else:
+            session.judge(case.readback_rule or case.rule, "reads_back", reply, sent=case.readback, read=values,
+                          note=case.note)
 
 
 def boundary(rule: str, tag: str, limit: int, at: Any, past: Any, tos: list[str], *,
@@ -184,8 +171,8 @@ def byte_boundaries(session: Session) -> None:
     settle(session, owner, [c for cases in families for c in cases])
     # A From_Account one byte too long names no account either; it is refused whatever the level.
     reply = session.friend_import(padded_name(session, user_bytes + 1), [item(tos[6])])
-    session.expect("FI-LIMIT-USERID-BYTES", reply, item=None if whole_refusal(reply) else 0,
-                   note=f"a From_Account of {user_bytes + 1} bytes")
+    session.judge("FI-LIMIT-USERID-BYTES", "refused", reply, item=None if whole_refusal(reply) else 0,
+                  note=f"a From_Account of {user_bytes + 1} bytes")
 
 
 @scenario("limit-userid-bytes", rules=RESPONSE_RULES + ("FI-LIMIT-USERID-BYTES", "FI-VALID-ITEM-IMPORTED"),
@@ -199,8 +186,7 @@ def userid_bytes(session: Session) -> None:
     # The limit holds for account_import too; a target creating a 33-byte account would let a friend_import
     # naming it through (30003 no longer applies), so it is offered first and must be refused.
     reply = session.client.call("account_import", {"UserID": too_long})
-    session.verify(rule, not reply.ok, f"Expected account_import of a {size + 1}-byte UserID refused. "
-                                       f"Received ErrorCode {(reply.body or {}).get('ErrorCode')!r}.", reply)
+    session.judge(rule, "refused_call", reply, note=f"account_import of a {size + 1}-byte UserID")
     session.import_accounts([longest])
     cases = [Case(rule, item(longest), f"a To_Account of {size} bytes", accept=True),
              Case(rule, item(too_long), f"a To_Account of {size + 1} bytes", account="")]
@@ -266,11 +252,11 @@ def required_and_types(session: Session) -> None:
     def refused_whole(rules: tuple[str, ...], body: Any, note: str, accounts: list[str]) -> None:
         reply = session.send_import(body)
         for rule in rules:
-            session.expect(rule, reply, note=note)
+            session.judge(rule, "refused", reply, note=note)
         if isinstance(body.get("From_Account"), str) and accounts:
             friends = session.friends_among(body["From_Account"], accounts)
-            session.verify(rules[0], not friends, f"Expected nothing of the refused request ({note}) imported. "
-                                                  f"Received friendships with {sorted(friends)}.", reply)
+            session.judge(rules[0], "not_kept", reply, accounts=accounts, owner=body["From_Account"], friends=friends,
+                          note=f"the refused request ({note})")
 
     required, types, account_type = "FI-REQUIRED-FIELDS", "FI-FIELD-TYPES", "FI-ACCOUNT-TYPE-60015"
     refused_whole((required,), {"AddFriendItem": [item(tos[0])]}, "no From_Account", [])
@@ -283,7 +269,7 @@ def required_and_types(session: Session) -> None:
                   "To_Account a number beside a valid item", [tos[1]])
     # No To_Account leaves nothing to answer per item, so it goes alone; either level conforms.
     reply = session.friend_import(owner, [{"AddSource": ADD_SOURCE, "Remark": "no To_Account"}])
-    session.expect(required, reply, item=0, note="an item without To_Account")
+    session.judge(required, "refused", reply, item=0, note="an item without To_Account")
 
     custom_tag = session.custom_tags[0] if session.custom_tags else "Tag_SNS_Custom_Test"
     cases = [Case("FI-VALID-ITEM-IMPORTED", item(tos[2]), "a valid item beside malformed ones", accept=True),
@@ -309,14 +295,16 @@ def batch_1000(session: Session) -> None:
     owner, other, *tos = session.accounts(size + 3)
     items = [item(t) for t in tos[:size]]
     reply = session.friend_import(owner, items)
-    if session.batch_imported(rule, reply, items, f"a batch of {size} valid items"):
+    if session.judge(rule, "all_imported", reply, request=items, note=f"a batch of {size} valid items"):
         friends = session.friends_among(owner, tos[:size])
+        table = {"accounts": tos[:size], "owner": owner, "friends": friends}
         # Nothing kept at all is the storage's failure (FI-VALID-ITEM-IMPORTED); some kept is the batch's.
-        session.verify(rule if friends else "FI-VALID-ITEM-IMPORTED", len(friends) == size,
-                       f"Expected all {size} imported friends stored. Received {len(friends)}.", reply)
+        if session.judge("FI-VALID-ITEM-IMPORTED", "any_kept", reply, note=f"a batch of {size} imported items",
+                         **table):
+            session.judge(rule, "kept", reply, note=f"all {size} imported friends", **table)
     reply = session.friend_import(other, [item(t) for t in tos])
-    session.expect(rule, reply, note=f"{size + 1} items")
-    session.expect_refusal_form("OPEN-BATCH-OVERSIZE-CODE", rule, reply, note=f"a request of {size + 1} items")
+    session.judge(rule, "refused", reply, note=f"{size + 1} items")
+    session.judge("OPEN-BATCH-OVERSIZE-CODE", "refused", reply, note=f"a request of {size + 1} items", premise=rule)
     friends = session.friends_among(other, tos)
-    session.verify(rule, not friends, f"Expected nothing of the refused {size + 1}-item request stored. "
-                                      f"Received {len(friends)} friendships.", reply)
+    session.judge(rule, "not_kept", reply, accounts=tos, owner=other, friends=friends,
+                  note=f"the refused {size + 1}-item request")

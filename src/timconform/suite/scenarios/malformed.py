@@ -12,8 +12,6 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from timconform.oracle import response as response_checks
-from timconform.oracle.expect import unreadable
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.session import Session, item
@@ -41,7 +39,7 @@ class Probes:
         body = self.body()
         reply = self.session.send_import(body, **call)
         if rule is not None:
-            self.session.expect(rule, reply, note=what)
+            self.session.judge(rule, "refused", reply, note=what)
         if refused and rule is not None:
             self.refused.append((rule, what, body["AddFriendItem"][0]["To_Account"], reply))
         return body, reply
@@ -51,21 +49,15 @@ class Probes:
             return
         imported = self.session.friends_among(self.sender, [to for _, _, to, _ in self.refused])
         for rule, what, to, reply in self.refused:
-            self.session.verify(rule, to not in imported,
-                                f"Expected nothing imported by the request with {what}. Received {to} in the "
-                                "sender's friend table (friend_check).", reply)
+            self.session.judge(rule, "not_kept", reply, account=to, owner=self.sender, friends=imported,
+                               note=f"the request with {what}")
 
 
 def send_raw(session: Session, rule: str, what: str, *, could_import: dict[str, Any] | None = None, **call: Any):
-    """A request no valid body describes: FI-HTTP-200 and the rule's code, checked here.
-
-    ``could_import`` is the friend_import body a lenient target might act on: on a shared tenant
-    (staging) the ledger hears of it before it is sent, as send_import's requests are."""
-    if session.ledger is not None and could_import is not None:
-        session.ledger.record_intent(could_import)
-    reply = session.client.call("friend_import", **call)
-    response_checks.run_all(session.spec, session.recorder, None, reply)  # FI-HTTP-200, the envelope, ...
-    session.expect(rule, reply, note=what)
+    """A request no valid body describes, its answer judged as an answer (FI-HTTP-200, the envelope, ...) and
+    for the rule's code. ``could_import``: the friend_import body a lenient target might act on."""
+    reply = session.send_raw(could_import, **call)
+    session.judge(rule, "refused", reply, note=what)
     return reply
 
 
@@ -95,9 +87,8 @@ def malformed_body(session: Session) -> None:
              could_import=nested, raw=text(nested).replace(b'"~"', deep))
     imported = session.friends_among(sender, [cut_to, latin1_to, nested_to])
     for rule, to in (("FI-JSON-PARSE-60003", cut_to), ("FI-NON-UTF8-BODY", latin1_to), ("FI-DEEP-NESTING", nested_to)):
-        session.verify(rule, to not in imported,
-                       f"Expected the malformed body naming {to} to import nothing. Received {to} in the "
-                       "sender's friend table (friend_check).")
+        session.judge(rule, "not_kept", account=to, owner=sender, friends=imported,
+                      note=f"the malformed body naming {to}")
 
 
 @scenario("malformed-url", rules=RESPONSE_RULES + ("FI-METHOD-POST", "FI-UNKNOWN-COMMAND"))
@@ -113,9 +104,7 @@ def malformed_url(session: Session) -> None:
         send_raw(session, rule, what, could_import=body, body=body, **call)
     imported = session.friends_among(sender, targets)
     for (rule, what, _), to in zip(probes, targets):
-        session.verify(rule, to not in imported,
-                       f"Expected the request with {what} to import nothing. Received {to} in the sender's "
-                       "friend table (friend_check).")
+        session.judge(rule, "not_kept", account=to, owner=sender, friends=imported, note=f"the request with {what}")
 
 
 @scenario("malformed-query", rules=RESPONSE_RULES + ("FI-SDKAPPID-MISSING-60012", "FI-QUERY-MISSING",
@@ -137,9 +126,7 @@ def malformed_query(session: Session) -> None:
     # The range's ends, and the first value a signed 32-bit parser cannot hold.
     for value in (0, 2**31, session.spec.limit("random_max")):
         _, reply = probes.send(None, f"random={value}", query={"random": value})
-        session.verify("FI-QUERY-PARAMS", reply.ok,
-                       f"Expected a valid request with random={value} to be accepted (ActionStatus OK). "
-                       f"Received {reply.describe()}.", reply)
+        session.judge("FI-QUERY-PARAMS", "accepted_call", reply, note=f"a valid request with random={value}")
     probes.nothing_imported()
 
 
@@ -153,14 +140,9 @@ def _repeated(session: Session, name: str, first: Any, second: Any) -> str:
 
 @scenario("open-query", rules=RESPONSE_RULES + ("FI-QUERY-REPEATED", "OPEN-RANDOM-OUT-OF-RANGE",
                                                 "OPEN-UNKNOWN-QUERY-PARAM", "OPEN-CONTENT-TYPE-HEADER",
-                                                "OPEN-RANDOM-REUSE", "FI-VALID-ITEM-IMPORTED"))
+                                                "OPEN-RANDOM-REUSE", "FI-VALID-ITEM-IMPORTED"), needs=("open-rules",))
 def open_query(session: Session) -> None:
     """Which outcome a target shows for a repeated, out-of-range or unknown parameter, and for the header."""
-    if not session.profile.open_rules:
-        session.recorder.skipped(["FI-QUERY-REPEATED", "OPEN-RANDOM-OUT-OF-RANGE", "OPEN-UNKNOWN-QUERY-PARAM",
-                                  "OPEN-CONTENT-TYPE-HEADER", "OPEN-RANDOM-REUSE"],
-                                 f"the {session.profile.name} profile does not probe open questions")
-        return
     probes = Probes(session, 11)
     _query_repeated(session, probes)
     limit = session.spec.limit("random_max")
@@ -179,40 +161,13 @@ def _query_repeated(session: Session, probes: Probes) -> None:
 
     usersig, not random or contenttype: a wrong usersig has its own codes (FI-AUTH-USERSIG-MALFORMED), so
     a refusal for the bad value is told apart from reject-60002."""
-    sig_codes = set(session.spec.rules["FI-AUTH-USERSIG-MALFORMED"].codes)
     valid = session.client.usersigs.current()
-    sent = []
+    copies = []
     for valid_first in (True, False):
         order = (valid, "not-a-usersig") if valid_first else ("not-a-usersig", valid)
         what = "usersig given twice, the valid value " + ("first" if valid_first else "last")
-        sent.append((valid_first, what, probes.send(None, what, raw_query=_repeated(session, "usersig", *order))[1]))
-    if all(reply.ok for _, _, reply in sent):
-        # Whichever copy it read, the target accepted a usersig that is none in one of the two requests.
-        session.recorder.skipped(["FI-QUERY-REPEATED"], "not reached: the target accepts the usersig "
-                                                        "'not-a-usersig' (FI-AUTH-USERSIG-MALFORMED), so which copy "
-                                                        "it reads cannot be told")
-        return
-    seen = []
-    for valid_first, what, reply in sent:
-        code = reply.error_code
-        if reply.envelope is None:  # judged as an answer by FI-HTTP-200 / FI-ENVELOPE-SHAPE: no outcome in it
-            unreadable(session.recorder, session.spec.rules["FI-QUERY-REPEATED"], reply, f"Expected an outcome for {what}.")
-            continue
-        if reply.ok:
-            outcome = "first-wins" if valid_first else "last-wins"
-        elif code in session.spec.rules["FI-QUERY-REPEATED"].codes:
-            outcome = "reject-60002"
-        elif code in sig_codes:
-            outcome = "last-wins" if valid_first else "first-wins"
-        else:
-            session.fail("FI-QUERY-REPEATED", f"Expected one of the outcomes reject-60002, first-wins, last-wins "
-                                              f"for {what}. Received ErrorCode {code}.", reply)
-            continue
-        seen.append(outcome)
-        session.recorder.outcome("FI-QUERY-REPEATED", outcome)
-    if len(set(seen)) > 1:
-        session.fail("FI-QUERY-REPEATED", f"Expected the same outcome whichever copy of usersig is valid. "
-                                          f"Received {seen[0]} with the valid value first, {seen[1]} with it last.")
+        copies.append((valid_first, probes.send(None, what, raw_query=_repeated(session, "usersig", *order))[1]))
+    session.judge("FI-QUERY-REPEATED", "copies", copies=copies)
 
 
 def _random_reuse(session: Session, probes: Probes) -> None:
@@ -223,16 +178,10 @@ def _random_reuse(session: Session, probes: Probes) -> None:
     # Sent raw: a deduplicating target may replay the first answer, which the response checks of this
     # body would misread as a wrong ResultItem.
     second = probes.body()
-    if session.ledger is not None:
-        session.ledger.record_intent(second)
-    again = session.client.call("friend_import", second, query={"random": shared})
-    response_checks.run_all(session.spec, session.recorder, None, again)
+    again = session.send_raw(second, body=second, query={"random": shared})
     to = second["AddFriendItem"][0]["To_Account"]
-    if not again.ok:
-        outcome = "rejected"
-    else:
-        outcome = "accepted" if to in session.friends_among(probes.sender, [to]) else "deduplicated"
-    session.recorder.outcome("OPEN-RANDOM-REUSE", outcome)
+    stored = again.ok and to in session.friends_among(probes.sender, [to])
+    session.judge("OPEN-RANDOM-REUSE", "repeat", again, stored=stored)
 
 
 def _largest_items(session: Session, names: list[str]) -> list[dict[str, Any]]:
@@ -271,19 +220,15 @@ def body_size(session: Session) -> None:
     session.import_accounts(names)
     body, raw = _largest_request(session, names)
     reply = session.send_import(body, raw=raw)
-    session.batch_imported("FI-BODY-SIZE", reply, body["AddFriendItem"],
-                           f"the largest valid request ({len(raw)} bytes, {len(session.custom_tags)} custom tags per "
-                           "item) processed normally")
+    session.judge("FI-BODY-SIZE", "all_imported", reply, request=body["AddFriendItem"],
+                  note=f"the largest valid request ({len(raw)} bytes, {len(session.custom_tags)} custom tags per item) "
+                       "processed normally")
 
 
-@scenario("request-size-limit", rules=RESPONSE_RULES + ("OPEN-REQUEST-SIZE-LIMIT",))
+@scenario("request-size-limit", rules=RESPONSE_RULES + ("OPEN-REQUEST-SIZE-LIMIT",), needs=("full", "open-rules"))
 def request_size_limit(session: Session) -> None:
-    """A valid body padded with whitespace past any valid request's size: processed, refused in the envelope,
-    or HTTP 413."""
-    if session.profile.name != "full" or not session.profile.open_rules:
-        session.recorder.skipped(["OPEN-REQUEST-SIZE-LIMIT"], "sent in the full profile only (a body of "
-                                 f"{OVERSIZE_BYTES // 2**20} MiB or more), not in {session.profile.name}")
-        return
+    """A valid body padded with whitespace past any valid request's size (6 MiB or more): processed, refused in
+    the envelope, or HTTP 413."""
     width = session.spec.limit("user_id_bytes")
     dummies = [f"{n:0{width}d}" for n in range(1 + session.spec.limit("batch_items"))]
     largest = len(_largest_request(session, dummies)[1])
@@ -291,12 +236,9 @@ def request_size_limit(session: Session) -> None:
     head = json.dumps({"From_Account": sender}).encode("utf-8")[:-1]
     tail = json.dumps({"AddFriendItem": [item(to)]}).encode("utf-8")[1:]
     padded = head + b"," + b" " * max(OVERSIZE_BYTES, 2 * largest) + tail
-    if session.ledger is not None:
-        session.ledger.record_intent({"From_Account": sender, "AddFriendItem": [item(to)]})
+    session.ledger_intent({"From_Account": sender, "AddFriendItem": [item(to)]})
     reply = session.client.call("friend_import", raw=padded)
-    if reply.status == 413:  # a front-end refusal the open rule lists; not a break of FI-HTTP-200
-        session.recorder.outcome("OPEN-REQUEST-SIZE-LIMIT", "http-413")
-        return
-    response_checks.run_all(session.spec, session.recorder, None, reply)
-    session.expect("OPEN-REQUEST-SIZE-LIMIT", reply,
-                   note=f"a valid body padded to {len(padded)} bytes (the largest valid request: {largest})")
+    if reply.status != 413:  # a front-end refusal the open rule lists; not an answer FI-HTTP-200 judges
+        session.answer(reply)
+    session.judge("OPEN-REQUEST-SIZE-LIMIT", "oversize", reply,
+                  note=f"a valid body padded to {len(padded)} bytes (the largest valid request: {largest})")

@@ -38,6 +38,7 @@ def seed_samples(session: Session) -> None:
     for name, sample in seed_requests(session).items():
         body = with_accounts(session, sample)
         reply = session.send_import(body)
-        if session.batch_imported("FI-VALID-ITEM-IMPORTED", reply, body["AddFriendItem"], f"the seed's {name} sample"):
+        if session.judge("FI-VALID-ITEM-IMPORTED", "all_imported", reply, request=body["AddFriendItem"],
+                         note=f"the seed's {name} sample"):
             round_trip(session, body["From_Account"], body["AddFriendItem"], [0] * len(body["AddFriendItem"]))
             one_way(session, body["From_Account"], body["AddFriendItem"][0]["To_Account"])

@@ -9,10 +9,11 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from timconform.oracle.expect import seen
+from timconform.oracle.answers import seen
+from timconform.oracle.registry import failed_first
 from timconform.suite.registry import scenario
-from timconform.suite.scenarios.common import RESPONSE_RULES, STANDARD_TAGS, round_trip
-from timconform.suite.scenarios.limits import accepted, describe, slot, text_of, whole_refusal
+from timconform.suite.scenarios.common import A_WITH_B, BOTH_WAY, RESPONSE_RULES, STANDARD_TAGS, round_trip
+from timconform.suite.scenarios.limits import accepted, slot, text_of, whole_refusal
 from timconform.suite.session import Session, SetupFailed, item
 
 CONCURRENT_WRITES = 4
@@ -34,21 +35,20 @@ def friend_limit(session: Session) -> None:
         chunk = prefill[start:start + batch]
         items = [item(t) for t in chunk]
         reply = session.friend_import(owner, items)
-        if not session.batch_imported(rule, reply, items, f"friends {start + 1}..{start + len(chunk)} of {limit}"):
+        if not session.judge(rule, "all_imported", reply, request=items,
+                             note=f"friends {start + 1}..{start + len(chunk)} of {limit}"):
             return
     # The limit is about friends the target holds: unless it holds the first 2998, the last batch proves nothing.
     session.require_stored(owner, prefill, reply)
     reply = session.friend_import(owner, [item(t) for t in last])
     at = [slot(reply, index, to) for index, to in enumerate(last)]
     for index in (0, 1):
-        session.imported(rule, reply, f"friend {limit - 2 + index + 1} of {limit}", item=at[index])
+        session.judge(rule, "imported", reply, item=at[index], note=f"friend {limit - 2 + index + 1} of {limit}")
     for index in (2, 3):
-        session.expect(rule, reply, item=at[index], note=f"friend {limit + index - 1} of {limit}")
+        session.judge(rule, "refused", reply, item=at[index], note=f"friend {limit + index - 1} of {limit}")
     friends = session.friends_among(owner, tos)
-    session.verify(rule, set(last[:2]) <= friends and not friends & set(last[2:]),
-                   f"Expected the two items under the limit kept and the two past it not stored. "
-                   f"Received friendships with {sorted(friends & set(last))} of the last batch.", reply)
-    session.verify(rule, len(friends) == limit, f"Expected exactly {limit} friends. Received {len(friends)}.", reply)
+    session.judge(rule, "table", reply, owner=owner, friends=friends, expected=set(prefill) | set(last[:2]),
+                  note=f"after the batch that passes {limit} (the two items under the limit kept, the two past it not)")
 
 
 @scenario("friend-list-limit-32", rules=RESPONSE_RULES + ("FI-FRIEND-LIST-LIMIT-32", "FI-VALID-ITEM-IMPORTED"))
@@ -61,23 +61,23 @@ def friend_list_limit(session: Session) -> None:
     per = -(-maximum // 4)
     first = [item(to, GroupName=names[k * per:(k + 1) * per]) for k, to in enumerate(tos[:4])]
     reply = session.friend_import(owner, first)
-    if not session.batch_imported(rule, reply, first, f"4 friends spread over {maximum} distinct lists"):
+    if not session.judge(rule, "all_imported", reply, request=first, note=f"4 friends spread over {maximum} distinct lists"):
         return
     session.require_stored(owner, tos[:4], reply)  # the 32 lists exist only if their friends were stored
     second = [item(tos[4], GroupName=["Extra"]), item(tos[5], GroupName=[names[0], names[-1]]),
               item(tos[6], GroupName=[names[1], "Extra2"])]
     reply = session.friend_import(owner, second)
-    session.expect(rule, reply, item=slot(reply, 0, tos[4]), note=f"a new list past {maximum}")
-    session.expect(rule, reply, item=slot(reply, 2, tos[6]), note=f"an existing list and a new one past {maximum}")
+    session.judge(rule, "refused", reply, item=slot(reply, 0, tos[4]), note=f"a new list past {maximum}")
+    session.judge(rule, "refused", reply, item=slot(reply, 2, tos[6]),
+                  note=f"an existing list and a new one past {maximum}")
     reuse = reply
     if whole_refusal(reply):
         reuse = session.friend_import(owner, [second[1]])  # judge the reusing item on its own
     index = slot(reuse, 1 if reuse is reply else 0, tos[5])
-    session.imported(rule, reuse, f"an item reusing existing lists at {maximum} lists", item=index)
+    session.judge(rule, "imported", reuse, item=index, note=f"an item reusing existing lists at {maximum} lists")
     friends = session.friends_among(owner, tos[:7])
-    expected = set(tos[:4]) | {tos[5]}
-    session.verify(rule, friends == expected, f"Expected friends {sorted(expected)}. Received {sorted(friends)}.",
-                   reply)
+    session.judge(rule, "table", reply, owner=owner, friends=friends, expected=set(tos[:4]) | {tos[5]},
+                  note=f"at {maximum} lists (the items past the limit not stored)")
 
 
 @scenario("one-way", rules=RESPONSE_RULES + ("FI-ONE-WAY", "FI-VALID-ITEM-IMPORTED"))
@@ -86,25 +86,17 @@ def one_way(session: Session) -> None:
     rule = "FI-ONE-WAY"
     a, b = session.accounts(2)
     reply = session.friend_import(a, [item(b)])
-    if not session.imported("FI-VALID-ITEM-IMPORTED", reply, f"{b} into {a}'s table", account=b):
+    if not session.judge("FI-VALID-ITEM-IMPORTED", "imported", reply, account=b, note=f"{b} into {a}'s table"):
         return
     forward = session.relations(a, [b]).get(b)
-    if forward not in ("CheckResult_Type_AWithB", "CheckResult_Type_BothWay"):  # not stored: no direction to judge
-        session.fail("FI-VALID-ITEM-IMPORTED", f"Expected {b}, imported with ResultCode 0, in {a}'s friend table: "
-                                               f"friend_check({a} -> {b}, Both) AWithB. Received {forward!r}.")
+    friends = {b} if forward in (A_WITH_B, BOTH_WAY) else set()  # not stored: no direction to judge
+    if not session.judge("FI-VALID-ITEM-IMPORTED", "kept", reply, account=b, owner=a, friends=friends,
+                         note=f"{b}, imported with ResultCode 0"):
         return
-    session.verify(rule, forward == "CheckResult_Type_AWithB",
-                   f"Expected friend_check({a} -> {b}, Both) CheckResult_Type_AWithB. Received {forward!r}.")
-    backward = session.relations(b, [a]).get(a)
-    session.verify(rule, backward == "CheckResult_Type_BWithA",
-                   f"Expected friend_check({b} -> {a}, Both) CheckResult_Type_BWithA. Received {backward!r}.")
-    not_friend = session.spec.rules["SUPPORT-FRIEND-GET-LIST-NOT-FRIEND"].codes
+    session.judge(rule, "forward", account=b, owner=a, relation=forward)
+    session.judge(rule, "backward", account=a, owner=b, relation=session.relations(b, [a]).get(a))
     listed, _ = session.stored(b, [a], ["Tag_SNS_IM_AddSource"])
-    infos = listed.body.get("InfoItem") or [{}]
-    code = infos[0].get("ResultCode") if isinstance(infos[0], dict) else None
-    session.verify(rule, code in not_friend, f"Expected friend_get_list({b} -> {a}) per-item ResultCode "
-                                             f"{'/'.join(map(str, not_friend))} (not a friend). Received {code!r}.",
-                   listed)
+    session.judge(rule, "not_listed", listed, account=a, owner=b)
 
 
 @scenario("partial-success", rules=RESPONSE_RULES)
@@ -124,17 +116,16 @@ def partial_success(session: Session) -> None:
     else:
         return  # no per-item failure to show partial success with
     failed, imported = slot(reply, 0, bad["To_Account"]), slot(reply, 1, valid)
+    premise = None
     if accepted(reply, failed):  # the item meant to fail was imported: its own rule's failure, not this one's
         broken = "FI-ACCOUNT-TO-EXISTS" if bad["To_Account"] == unknown else "FI-LIMIT-REMARK-BYTES"
-        session.recorder.skipped([rule], f"not reached: {broken} failed first (the item meant to fail, "
-                                         f"{bad['To_Account']}, was imported)")
-        return
-    if not session.imported(rule, reply, "the valid item beside a failing one, in one OK answer", item=imported):
+        premise = failed_first(broken, f"the item meant to fail, {bad['To_Account']}, was imported")
+    if not session.judge(rule, "imported", reply, item=imported, unreached=premise,
+                         note="the valid item beside a failing one, in one OK answer"):
         return
     listed, stored = session.stored(owner, [valid], ["Tag_SNS_IM_Remark"])
-    read = (stored.get(valid) or {}).get("Tag_SNS_IM_Remark")
-    session.verify(rule, read == remark, f"Expected the valid item of a partly failed batch to read back "
-                                         f"(Remark {remark!r}). Received {read!r}.", listed)
+    session.judge(rule, "reads_back", listed, sent={"Tag_SNS_IM_Remark": remark}, read=stored.get(valid),
+                  note="the valid item of a partly failed batch")
 
 
 @scenario("write-conflict", rules=RESPONSE_RULES + ("FI-WRITE-CONFLICT", "FI-VALID-ITEM-IMPORTED"))
@@ -153,34 +144,23 @@ def write_conflict(session: Session) -> None:
         replies = list(pool.map(send, tos))
     friends = session.friends_among(owner, tos)
     acknowledged = [to for to, reply in zip(tos, replies) if accepted(reply, 0)]
-    if acknowledged and not friends:
-        # Not one acknowledged write stored: the target stores nothing at all, concurrent or not. A lost
-        # update (this rule's failure) keeps at least the last writer's friend.
-        session.fail("FI-VALID-ITEM-IMPORTED", f"Expected the {len(acknowledged)} imports answered ResultCode 0 "
-                                               f"in {owner}'s friend table. Received none of them.", replies[0])
-        session.recorder.skipped([rule], "not reached: FI-VALID-ITEM-IMPORTED failed first (no acknowledged "
-                                         "concurrent import was stored)")
+    premise = None
+    # Not one acknowledged write stored: the target stores nothing at all, concurrent or not. A lost update
+    # (this rule's failure) keeps at least the last writer's friend.
+    if acknowledged and not session.judge("FI-VALID-ITEM-IMPORTED", "any_kept", replies[0], accounts=acknowledged,
+                                          owner=owner, friends=friends,
+                                          note=f"the {len(acknowledged)} imports answered ResultCode 0"):
+        premise = failed_first("FI-VALID-ITEM-IMPORTED", "no acknowledged concurrent import was stored")
+    if session.judge(rule, "writes", accounts=tos, replies=replies, friends=friends, unreached=premise).status == "skip":
         return
-    conflicted = []
-    for to, reply in zip(tos, replies):
-        observed = seen(reply, account=to)
-        if observed is not None and observed.code == 0:
-            session.verify(rule, to in friends, f"Expected the acknowledged concurrent import of {to} stored. "
-                                                f"Received no friendship.", reply)
-        elif observed is not None and observed.code in conflict_codes:
-            conflicted.append(to)
-            session.verify(rule, to not in friends, f"Expected the conflicting import of {to} ({observed.describe()}) "
-                                                    f"not applied. Received a friendship.", reply)
-        else:
-            session.fail(rule, f"Expected each concurrent import applied (code 0) or refused with "
-                               f"{sorted(conflict_codes)}. Received {describe(reply, 0)}.", reply)
-    session.recorder.outcome(rule, "conflict-30008" if conflicted else "serialised")
+    answers = [(to, seen(reply, account=to)) for to, reply in zip(tos, replies)]
+    conflicted = [to for to, observed in answers if observed is not None and observed.code in conflict_codes]
     for to in conflicted:  # the documented remedy: a retried write succeeds
         reply = session.friend_import(owner, [item(to)])
-        session.imported(rule, reply, f"the retried import of {to}", account=to)
+        session.judge(rule, "imported", reply, account=to, note=f"the retried import of {to}")
     if conflicted:
-        missing = set(conflicted) - session.friends_among(owner, conflicted)
-        session.verify(rule, not missing, f"Expected the retried imports stored. Received none for {sorted(missing)}.")
+        session.judge(rule, "kept", accounts=conflicted, owner=owner, friends=session.friends_among(owner, conflicted),
+                      note="the retried imports")
 
 
 @scenario("round-trip-all-fields", rules=RESPONSE_RULES + ("FI-ROUND-TRIP", "FI-VALID-ITEM-IMPORTED",
@@ -195,22 +175,16 @@ def round_trip_all_fields(session: Session) -> None:
     if session.custom_tags:
         entry["CustomItem"] = [{"Tag": tag, "Value": f"值 {n} é"} for n, tag in enumerate(session.custom_tags)]
     reply = session.friend_import(owner, [entry])
-    if not session.imported("FI-VALID-ITEM-IMPORTED", reply, "an item using every field within its limits",
-                            account=to):
+    if not session.judge("FI-VALID-ITEM-IMPORTED", "imported", reply, account=to,
+                         note="an item using every field within its limits"):
         return
     round_trip(session, owner, [entry], [0])
-    rule = "OPEN-REMARKTIME-READBACK"
+    read = {"tag": REMARK_TIME_TAG, "sent": remark_time}
     try:
         listed, stored = session.stored(owner, [to], STANDARD_TAGS + [REMARK_TIME_TAG])
-    except SetupFailed:
-        session.recorder.outcome(rule, "not-exposed")  # the target does not even take the tag name
+    except SetupFailed as refused:  # the target does not even take the tag name
+        session.judge("OPEN-REMARKTIME-READBACK", "read", refused.reply, exposed=None, **read)
         return
     values = stored.get(to) or {}
     exposed = {tag: value for tag, value in values.items() if tag not in STANDARD_TAGS}
-    if not exposed:
-        session.recorder.outcome(rule, "not-exposed")
-    elif exposed.get(REMARK_TIME_TAG) == remark_time:
-        session.recorder.outcome(rule, "exposed-verbatim")
-    else:
-        session.fail(rule, f"Expected {REMARK_TIME_TAG} absent or equal to the imported RemarkTime {remark_time}. "
-                           f"Received {exposed}.", listed)
+    session.judge("OPEN-REMARKTIME-READBACK", "read", listed, exposed=exposed, **read)
