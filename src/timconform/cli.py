@@ -55,7 +55,12 @@ def _existing_file(text: str) -> Path:
 def build_parser() -> _Parser:
     parser = _Parser(prog="timconform", description="Conformance suite and emulator for Tencent Cloud Chat friend_import.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_emulator, _add_run, _add_cleanup, _add_certify_client, _add_proxy, _add_usersig):
+        add(commands)
+    return parser
 
+
+def _add_emulator(commands) -> None:
     emulator = commands.add_parser("emulator", help="serve the faithful emulator over HTTP")
     emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     emulator.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 for an ephemeral one)")
@@ -73,6 +78,8 @@ def build_parser() -> _Parser:
     emulator.add_argument("--record", action="store_true", help="record every request (GET /_timconform/requests)")
     emulator.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
+
+def _add_run(commands) -> None:
     run = commands.add_parser("run", help="certify a target against the rule catalogue")
     run.add_argument("--target", help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
     run.add_argument("--sdkappid", type=_positive_int, help="overrides $TIMCONFORM_SDKAPPID")
@@ -93,11 +100,15 @@ def build_parser() -> _Parser:
     run.add_argument("--verbose", action="store_true",
                      help="every rule that did not pass, with its whole reason and where it failed")
 
+
+def _add_cleanup(commands) -> None:
     clean = commands.add_parser("cleanup", help="finish an interrupted staging run: delete the friendships in its ledger")
     clean.add_argument("--ledger", type=_existing_file, default=None,
                        help="the run's ledger (default .timconform/staging-ledger.jsonl)")
     clean.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification")
 
+
+def _add_certify_client(commands) -> None:
     certify = commands.add_parser(
         "certify-client", help="grade a client: run its adapter once per scenario against a recording emulator",
         description="Run COMMAND (a thin adapter around the client, see examples/README.md) once per scenario "
@@ -121,6 +132,8 @@ def build_parser() -> _Parser:
     certify.add_argument("client_command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
                          help="the adapter to run, after --")
 
+
+def _add_proxy(commands) -> None:
     proxy = commands.add_parser(
         "proxy", help="a validating reverse proxy for live traffic; writes the report on SIGINT/SIGTERM",
         description="Forward every request to --upstream unchanged and judge it (request-side CL- rules) and its "
@@ -132,11 +145,12 @@ def build_parser() -> _Parser:
     proxy.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
     proxy.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for an https upstream (verification stays on)")
 
+
+def _add_usersig(commands) -> None:
     sig = commands.add_parser("usersig", help=f"print a UserSig made with the key in ${SECRET_ENV}")
     sig.add_argument("--sdkappid", type=_positive_int, required=True)
     sig.add_argument("--identifier", required=True)
     sig.add_argument("--expire", type=_positive_int, default=86400, help="validity in seconds (default 86400)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

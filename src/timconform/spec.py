@@ -129,6 +129,14 @@ class Spec:
     def code(self, code: int) -> ErrorCode:
         return self.codes[code]
 
+    def code_named(self, name: str) -> int:
+        """The code schemas/error-codes.json calls ``name`` (e.g. SNS_INVALID_PARAMETER): how the emulator and the
+        client certification spell a code no rule's codes pick, so that no code is written twice."""
+        found = [code for code, entry in self.codes.items() if entry.name == name]
+        if len(found) != 1:
+            raise SpecError(f"error-codes.json has {len(found)} codes named {name!r}")
+        return found[0]
+
     def operation_by_path(self, path: str) -> Operation | None:
         return _path_index(self).get(path)
 

@@ -123,29 +123,7 @@ def decode(usersig: str) -> dict:
     bad = functools.partial(UserSigError, Reason.MALFORMED)
     if not isinstance(usersig, str) or not usersig or len(usersig) > MAX_USERSIG_LEN:
         raise bad("not a string of 1..%d chars" % MAX_USERSIG_LEN)
-    # Padding may be "_", "__" or absent (clients.md §4): complete it; over-padding stays an error
-    # as in Go's StdEncoding.
-    text = usersig.translate(_FROM_TENCENT)
-    if len(text) % 4 == 1:
-        raise bad("bad base64 length")
-    try:
-        blob = _b64_std(text + "=" * (-len(text) % 4))
-    except ValueError:
-        raise bad("bad base64") from None
-    # Any zlib level must inflate: Go writes level 0 (NoCompression) by default (§5.1 step 5).
-    inflater = zlib.decompressobj()
-    try:
-        raw = inflater.decompress(blob, _MAX_JSON_BYTES)
-    except zlib.error:
-        raise bad("not a zlib stream") from None
-    if inflater.unconsumed_tail or not inflater.eof:
-        raise bad("zlib stream truncated or too large")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except ValueError:
-        raise bad("not UTF-8 JSON") from None
-    if not isinstance(doc, dict):
-        raise bad("JSON is not an object")
+    doc = _document(_inflate(_unbase64(usersig)))
     if "TLS.ver" not in doc and any(k in doc for k in _LEGACY_V1_KEYS):
         # v1 ECDSA docs use other field names (§5.2); HMAC apps never issue them.
         raise bad("legacy v1 (ECDSA) document")
@@ -161,6 +139,40 @@ def decode(usersig: str) -> dict:
                 _b64_std(doc[key])  # Go unmarshals both into []byte, i.e. standard base64
             except (TypeError, ValueError):
                 raise bad(f"{key} is not standard base64") from None
+    return doc
+
+
+def _unbase64(usersig: str) -> bytes:
+    # Padding may be "_", "__" or absent (clients.md §4): complete it; over-padding stays an error
+    # as in Go's StdEncoding.
+    text = usersig.translate(_FROM_TENCENT)
+    if len(text) % 4 == 1:
+        raise UserSigError(Reason.MALFORMED, "bad base64 length")
+    try:
+        return _b64_std(text + "=" * (-len(text) % 4))
+    except ValueError:
+        raise UserSigError(Reason.MALFORMED, "bad base64") from None
+
+
+def _inflate(blob: bytes) -> bytes:
+    # Any zlib level must inflate: Go writes level 0 (NoCompression) by default (§5.1 step 5).
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(blob, _MAX_JSON_BYTES)
+    except zlib.error:
+        raise UserSigError(Reason.MALFORMED, "not a zlib stream") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise UserSigError(Reason.MALFORMED, "zlib stream truncated or too large")
+    return raw
+
+
+def _document(raw: bytes) -> dict:
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        raise UserSigError(Reason.MALFORMED, "not UTF-8 JSON") from None
+    if not isinstance(doc, dict):
+        raise UserSigError(Reason.MALFORMED, "JSON is not an object")
     return doc
 
 

@@ -6,7 +6,8 @@ import dataclasses
 import re
 import sys
 
-from timconform.emulator.model import OK, Friend, ImportItem
+from timconform.emulator.codes import OK
+from timconform.emulator.model import Friend, ImportItem
 from tests.mutants.base import mutant
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from timconform import spec as spec_module
+
 SLOW_SECONDS = 3.5  # above the documented 3 s server timeout (api-facts §1.3), below any sane client timeout
 FROM = "alice"
 GHOST = "ghost_never_imported"  # a To_Account that does not exist: per-item 30003, not importable
@@ -95,8 +97,13 @@ PARTIAL = Import(FROM, _with_ghost(_rich(4), 2))
 SMALL = Import(FROM, _rich(5))
 
 
-def all_scenarios(rate_limit_code: int = 60007) -> tuple[Scenario, ...]:
-    """Every scenario, in run order. ``rate_limit_code``: the emulator's answer to a call over the rate."""
+def all_scenarios(rate_limit_code: int | None = None) -> tuple[Scenario, ...]:
+    """Every scenario, in run order. ``rate_limit_code``: the emulator's answer to a call over the rate (the
+    catalogue's REST frequency-limit code unless told)."""
+    named = spec_module.load().code_named
+    rate_limit_code = rate_limit_code or named("ERR_SVR_COMM_REST_FREQ_LIMIT")
+    internal, timeout, conflict, expired = (named(n) for n in ("SNS_SERVER_INTERNAL_ERROR", "SNS_NETWORK_TIMEOUT",
+                                                                "SNS_WRITE_CONFLICT", "USERSIG_EXPIRED"))
     return (
         Scenario("happy", "8 valid items (non-ASCII remarks and list names); no fault", (HAPPY,),
                  rules=("CL-IMPORT-COMPLETE",)),
@@ -108,20 +115,20 @@ def all_scenarios(rate_limit_code: int = 60007) -> tuple[Scenario, ...]:
                  (Import(FROM, _rich(3)), Import("bob", _rich(3, start=4))), rules=("CL-IMPORT-COMPLETE",),
                  as_list=True),
         Scenario("transient-30006", "the first call is answered ErrorCode 30006, later calls normally", (SMALL,),
-                 rules=(), faults=_fault_on_first(action="code", code=30006), recovery="CL-RETRY-TRANSIENT",
-                 fault_label="ErrorCode 30006"),
+                 rules=(), faults=_fault_on_first(action="code", code=internal), recovery="CL-RETRY-TRANSIENT",
+                 fault_label=f"ErrorCode {internal}"),
         Scenario("transient-30007", "the first call is answered ErrorCode 30007, later calls normally", (SMALL,),
-                 rules=(), faults=_fault_on_first(action="code", code=30007), recovery="CL-RETRY-TRANSIENT",
-                 fault_label="ErrorCode 30007"),
+                 rules=(), faults=_fault_on_first(action="code", code=timeout), recovery="CL-RETRY-TRANSIENT",
+                 fault_label=f"ErrorCode {timeout}"),
         Scenario("conflict-30008", "the first call is answered ErrorCode 30008 (write conflict)", (SMALL,),
-                 rules=(), faults=_fault_on_first(action="code", code=30008), recovery="CL-RECOVER-30008",
-                 fault_label="ErrorCode 30008"),
+                 rules=(), faults=_fault_on_first(action="code", code=conflict), recovery="CL-RECOVER-30008",
+                 fault_label=f"ErrorCode {conflict}"),
         Scenario("usersig-70001", "the first call is answered ErrorCode 70001 (UserSig expired), in a later second "
                  "than it came (so a UserSig made at once differs); valid UserSigs are accepted again afterwards",
                  (SMALL,), rules=(),
-                 faults=_fault_on_first(action="code", code=70001, after_second=True),
+                 faults=_fault_on_first(action="code", code=expired, after_second=True),
                  recovery="CL-RENEW-USERSIG-70001",
-                 fault_label="ErrorCode 70001"),
+                 fault_label=f"ErrorCode {expired}"),
         Scenario("http-502", "the first call is answered HTTP 502 (a gateway in trouble)", (SMALL,), rules=(),
                  faults=_fault_on_first(action="http", status=502), recovery="CL-SURVIVE-502-TIMEOUT",
                  fault_label="HTTP 502"),

@@ -21,6 +21,7 @@ from timconform import usersig
 from timconform.emulator import behaviour as behaviour_module
 from timconform.emulator import faults as faults_module
 from timconform.emulator import preload
+from timconform.emulator.codes import ACCOUNT_MISSING
 from timconform.emulator.config import DOCUMENTED, EmulatorConfig
 from timconform.emulator.envelope import Envelopes, dumps
 from timconform.emulator.errors import ApiError
@@ -354,7 +355,7 @@ async def _read_capped(receive, cap: int, code: int, message: dict) -> bytes:
 
 def _old_shape(payload: dict[str, Any]) -> dict[str, Any]:
     """The older documented shape: Fail_Account always present, Invalid_Account listing unknown accounts."""
-    invalid = [i["To_Account"] for i in payload.get("ResultItem", ()) if i["ResultCode"] == 30003]
+    invalid = [i["To_Account"] for i in payload.get("ResultItem", ()) if i["ResultCode"] == ACCOUNT_MISSING]
     out = {"ResultItem": payload.get("ResultItem", []), "Fail_Account": payload.get("Fail_Account", []),
            "Invalid_Account": invalid}
     out.update((k, v) for k, v in payload.items() if k not in out)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from timconform.emulator.behaviour import SEMANTIC_SWITCHES, Behaviour, outcome_code
+from timconform.emulator.codes import BAD_ACCOUNT, BAD_URL
 from timconform.emulator.errors import ApiError
 from timconform.spec import Spec
 from timconform.usersig import Reason
@@ -51,8 +52,8 @@ class GatewayCodes:
         self.sdkappid_missing = code("FI-SDKAPPID-MISSING-60012")
         # FI-QUERY-MISSING lists one plausible code per parameter: 60004 for the identifier, 60002 otherwise.
         missing = spec.rules["FI-QUERY-MISSING"].codes
-        self.query_missing = 60002 if 60002 in missing else missing[0]
-        self.identifier_missing = 60004 if 60004 in missing else missing[0]
+        self.query_missing = BAD_URL if BAD_URL in missing else missing[0]
+        self.identifier_missing = BAD_ACCOUNT if BAD_ACCOUNT in missing else missing[0]
         self.random_range = code("OPEN-RANDOM-OUT-OF-RANGE") if behaviour.random_out_of_range != "accepted" else 0
         self.contenttype = code("FI-CONTENTTYPE-PARAM")
         self.unknown_param = outcome_code(spec, "OPEN-UNKNOWN-QUERY-PARAM", "reject-60002")
@@ -91,16 +92,7 @@ def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
         pairs = _query_pairs(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ApiError(codes.query_missing, "The query string is not UTF-8") from None
-    params: dict[str, str] = {}
-    for name, value in pairs:
-        if name in params:
-            if behaviour.repeated_query_param == "reject-60002":
-                raise ApiError(codes.query_repeated, f"Query parameter {name} is repeated")
-            if behaviour.repeated_query_param == "first-wins":
-                continue
-        params[name] = value
-    if behaviour.outcomes[_UNKNOWN_QUERY_PARAM] != "ignored" and not params.keys() <= _KNOWN_PARAMS:
-        raise ApiError(codes.unknown_param, "Unknown query parameter")
+    params = _params(pairs, codes, behaviour)
     if "sdkappid" not in params:
         raise ApiError(codes.sdkappid_missing, "The REST call must carry sdkappid")
     sdkappid = _uint(params["sdkappid"])
@@ -113,14 +105,32 @@ def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
             raise ApiError(codes.query_missing, f"Query parameter {name} is missing")
     if params["contenttype"] != "json":
         raise ApiError(codes.contenttype, "contenttype must be json")
-    # OPEN-RANDOM-OUT-OF-RANGE covers a negative value, one above 4294967295 and one that is not a decimal
-    # integer alike: its "accepted" outcome processes all three normally.
-    random = _uint(params["random"])
-    if random is None or random > UINT32_MAX:
-        if codes.random_range:
-            raise ApiError(codes.random_range, "random must be an integer from 0 to 4294967295")
-    return Query(sdkappid, params["identifier"], params.get("usersig", ""),
-                 random if random is not None else params["random"])
+    return Query(sdkappid, params["identifier"], params.get("usersig", ""), _random(params["random"], codes))
+
+
+def _params(pairs: list[tuple[str, str]], codes: GatewayCodes, behaviour: Behaviour) -> dict[str, str]:
+    """Name -> value, a repeated name read as the behaviour says (FI-QUERY-REPEATED), an unknown one refused
+    unless its outcome ignores it (OPEN-UNKNOWN-QUERY-PARAM)."""
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name in params:
+            if behaviour.repeated_query_param == "reject-60002":
+                raise ApiError(codes.query_repeated, f"Query parameter {name} is repeated")
+            if behaviour.repeated_query_param == "first-wins":
+                continue
+        params[name] = value
+    if behaviour.outcomes[_UNKNOWN_QUERY_PARAM] != "ignored" and not params.keys() <= _KNOWN_PARAMS:
+        raise ApiError(codes.unknown_param, "Unknown query parameter")
+    return params
+
+
+def _random(text: str, codes: GatewayCodes) -> int | str:
+    """OPEN-RANDOM-OUT-OF-RANGE covers a negative value, one above 4294967295 and one that is not a decimal
+    integer alike: its "accepted" outcome processes all three normally."""
+    random = _uint(text)
+    if (random is None or random > UINT32_MAX) and codes.random_range:
+        raise ApiError(codes.random_range, "random must be an integer from 0 to 4294967295")
+    return random if random is not None else text
 
 
 def _query_pairs(text: str) -> list[tuple[str, str]]:

@@ -15,15 +15,8 @@ from dataclasses import dataclass
 from timconform.emulator.behaviour import SEMANTIC_SWITCHES, Behaviour
 from timconform.emulator.errors import ApiError
 
-OK = 0
-PARAM_ERROR = 30001
-ACCOUNT_MISSING = 30003
-FRIEND_LIMIT = 30010
-LIST_LIMIT = 30011
-NOT_A_FRIEND_DELETE = 31704
-ACCOUNT_NOT_IMPORTED = 70107
-ACCOUNT_CAP = 70398
-NOT_FREE_TRIAL = 71000
+from timconform.emulator.codes import (ACCOUNT_CAP, ACCOUNT_MISSING, ACCOUNT_NOT_IMPORTED, FRIEND_LIMIT, LIST_LIMIT,
+                                       NOT_A_FRIEND_DELETE, NOT_FREE_TRIAL, OK, PARAM_ERROR)
 
 RELATION_BOTH = "CheckResult_Type_BothWay"
 RELATION_A_WITH_B = "CheckResult_Type_AWithB"
@@ -215,70 +208,10 @@ class Model:
             raise ApiError(PARAM_ERROR, "Err_SNS_FriendImport_Duplicate_To_Account")
 
     def _plan_import(self, app: App, from_account: str, items: Sequence[ImportItem]):
-        """(codes, writes): each item judged in order against the table and the items before it.
-
-        An item is written unless a field was invalid, To_Account is unknown, it is the user themselves
-        (per-item outcome), a duplicate or an existing friend whose outcome does not write, or it would take
-        the user past the friend limit or the friend-list limit."""
-        outcomes = self.behaviour.outcomes
-        self_per_item = outcomes[_SELF_IMPORT] == "per-item-30001"
-        duplicate = outcomes[_DUPLICATE]
-        existing_friend = outcomes[_EXISTING]
-        most_friends = self.limits.friends_per_user
-        most_lists = self.limits.friend_lists_per_user
-        accounts = app.accounts
-        table = app.friends.get(from_account, {})
-        lists = dict(app.lists.get(from_account, {}))
-        friend_count = len(table)
-        planned: dict[str, Friend] = {}
-        codes: list[int] = []
-        append = codes.append
-        for item in items:
-            if item.code != OK:
-                append(item.code)
-                continue
-            to_account = item.to_account
-            if to_account not in accounts:
-                append(ACCOUNT_MISSING)
-                continue
-            if self_per_item and to_account == from_account:
-                append(PARAM_ERROR)
-                continue
-            if to_account in planned:
-                if duplicate == "later-duplicate-30001":
-                    append(PARAM_ERROR)
-                    continue
-                if duplicate == "first-wins":
-                    append(OK)
-                    continue
-            elif to_account in table:
-                if existing_friend == "per-item-30001":
-                    append(PARAM_ERROR)
-                    continue
-                if existing_friend == "keep":
-                    append(OK)
-                    continue
-            existing = planned.get(to_account) or table.get(to_account)
-            friend = item.friend
-            if existing is None and friend_count >= most_friends:
-                append(FRIEND_LIMIT)
-                continue
-            if friend.groups or (existing is not None and existing.groups):
-                fits = _lists_fit(lists, existing, friend, most_lists)
-            else:  # what _lists_fit computes when neither the old nor the new entry is in a list
-                fits = len(lists) <= most_lists
-            if not fits:
-                append(LIST_LIMIT)
-                continue
-            if existing is None:
-                friend_count += 1
-            elif existing.groups:
-                _adjust(lists, existing.groups, -1)
-            if friend.groups:
-                _adjust(lists, friend.groups, +1)
-            planned[to_account] = friend
-            append(OK)
-        return codes, list(planned.items())
+        """(codes, writes): each item judged in order against the table and the items before it."""
+        plan = _ImportPlan(self, app, from_account)
+        codes = [plan.answer(item) for item in items]
+        return codes, list(plan.planned.items())
 
     # -- friend reads and deletes ---------------------------------------------------------------
 
@@ -325,6 +258,71 @@ class Model:
     def _require_account(self, app: App, user_id: str) -> None:
         if user_id not in app.accounts:
             raise ApiError(ACCOUNT_MISSING, "Err_Sns_Invalid_Account")
+
+
+# What a duplicate or an existing friend is answered when its chosen outcome settles it without a write
+# (absent: it is written like any other item, and the limits decide).
+_DUPLICATE_ANSWER = {"later-duplicate-30001": PARAM_ERROR, "first-wins": OK}
+_EXISTING_ANSWER = {"per-item-30001": PARAM_ERROR, "keep": OK}
+
+
+class _ImportPlan:
+    """One friend_import judged item by item against the table and the items planned before it.
+
+    An item is written unless a field was invalid, To_Account is unknown, it is the user themselves
+    (per-item outcome), a duplicate or an existing friend whose outcome does not write, or it would take
+    the user past the friend limit or the friend-list limit."""
+
+    def __init__(self, model: Model, app: App, from_account: str) -> None:
+        outcomes = model.behaviour.outcomes
+        self.self_per_item = outcomes[_SELF_IMPORT] == "per-item-30001"
+        self.duplicate, self.existing_friend = outcomes[_DUPLICATE], outcomes[_EXISTING]
+        self.most_friends, self.most_lists = model.limits.friends_per_user, model.limits.friend_lists_per_user
+        self.accounts, self.from_account = app.accounts, from_account
+        self.table = app.friends.get(from_account, {})
+        self.lists = dict(app.lists.get(from_account, {}))
+        self.friend_count = len(self.table)
+        self.planned: dict[str, Friend] = {}
+
+    def answer(self, item: ImportItem) -> int:
+        settled = self._settled(item)
+        return settled if settled is not None else self._fit(item)
+
+    def _settled(self, item: ImportItem) -> int | None:
+        """The answer of an item decided before the limits (None: the limits decide)."""
+        if item.code != OK:
+            return item.code
+        to_account = item.to_account
+        if to_account not in self.accounts:
+            return ACCOUNT_MISSING
+        if self.self_per_item and to_account == self.from_account:
+            return PARAM_ERROR
+        if to_account in self.planned:
+            return _DUPLICATE_ANSWER.get(self.duplicate)
+        if to_account in self.table:
+            return _EXISTING_ANSWER.get(self.existing_friend)
+        return None
+
+    def _fit(self, item: ImportItem) -> int:
+        """Planned, or refused for the friend limit or the friend-list limit."""
+        existing = self.planned.get(item.to_account) or self.table.get(item.to_account)
+        friend = item.friend
+        if existing is None and self.friend_count >= self.most_friends:
+            return FRIEND_LIMIT
+        if friend.groups or (existing is not None and existing.groups):
+            fits = _lists_fit(self.lists, existing, friend, self.most_lists)
+        else:  # what _lists_fit computes when neither the old nor the new entry is in a list
+            fits = len(self.lists) <= self.most_lists
+        if not fits:
+            return LIST_LIMIT
+        if existing is None:
+            self.friend_count += 1
+        elif existing.groups:
+            _adjust(self.lists, existing.groups, -1)
+        if friend.groups:
+            _adjust(self.lists, friend.groups, +1)
+        self.planned[item.to_account] = friend
+        return OK
 
 
 def _adjust(lists: dict[str, int], groups: Iterable[str], delta: int) -> None:

@@ -10,21 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from timconform.emulator.codes import ACCOUNT_BATCH_COUNT, ACCOUNT_PARAM_ERROR, ID_NOT_STRING, OK, SNS_PARAM_ERROR
 from timconform.emulator.envelope import Envelopes
 from timconform.emulator.errors import ApiError
 from timconform.emulator.faults import Fault
-from timconform.emulator.model import OK, App, Friend, ImportItem, Model
+from timconform.emulator.model import App, Friend, ImportItem, Model
 from timconform.emulator.validation import ImportValidator, utf8_len
-
-# Parameter errors of the companion operations: 30001 for SNS ones (api-facts §4.4 lists it for each),
-# 70402 "invalid parameter (required fields / protocol)" for the account ones (api-facts §2.2), and
-# 60015 wherever an account is not a string (api-facts §2.1).
-SNS_PARAM_ERROR = 30001
-ACCOUNT_PARAM_ERROR = 70402
-ID_NOT_STRING = 60015
-# SUPPORT-BATCH-LIMITS: a batch over its documented size is refused as a whole, with 70206 "invalid batch count
-# in request" for the account operations and 30001 for the SNS ones.
-ACCOUNT_BATCH_COUNT = 70206
 
 STANDARD_TAGS: dict[str, Callable[[Friend], Any]] = {
     "Tag_SNS_IM_AddSource": lambda f: f.add_source,

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from timconform.emulator.errors import ApiError
-from timconform.emulator.model import OK, App, Model
+from timconform.emulator.codes import OK
+from timconform.emulator.model import App, Model
 from timconform.emulator.validation import ImportValidator, utf8_len
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from timconform.emulator.behaviour import Behaviour
 from timconform.emulator.errors import ApiError
-from timconform.emulator.model import OK, Friend, ImportItem
+from timconform.emulator.codes import OK
+from timconform.emulator.model import Friend, ImportItem
 from timconform.spec import Spec
 
 UINT32_MAX = 4294967295
@@ -184,21 +185,26 @@ class ImportValidator:
         for entry in custom:
             if not isinstance(entry, dict) or "Tag" not in entry or "Value" not in entry:
                 return self.code_types
-            tag, value = entry["Tag"], entry["Value"]
-            if not isinstance(tag, str) or not self.custom_tag.fullmatch(tag):
-                return self.code_tag_form
-            if tag not in custom_tags:
-                if self.behaviour.custom_tag_unconfigured == "request-30001":
-                    raise ApiError(self.code_tag_unconfigured, "Err_SNS_FriendImport_Custom_Tag_Not_Exist")
-                if self.behaviour.custom_tag_unconfigured == "per-item-30001":
-                    return self.code_tag_unconfigured
-            if isinstance(value, bool) or not isinstance(value, (str, int)):
-                return self.code_types
-            if isinstance(value, int):
-                if self.behaviour.custom_value_integer == "per-item-30001":
-                    return self.code_value_integer
-                if not 0 <= value <= UINT32_MAX:
-                    return self.code_types
-            elif utf8_len(value) > self.custom_value_bytes:
-                return self.code_value_bytes
+            code = self._tag_code(entry["Tag"], custom_tags) or self._value_code(entry["Value"])
+            if code:
+                return code
         return OK
+
+    def _tag_code(self, tag: Any, custom_tags: frozenset[str]) -> int:
+        if not isinstance(tag, str) or not self.custom_tag.fullmatch(tag):
+            return self.code_tag_form
+        if tag not in custom_tags:
+            if self.behaviour.custom_tag_unconfigured == "request-30001":
+                raise ApiError(self.code_tag_unconfigured, "Err_SNS_FriendImport_Custom_Tag_Not_Exist")
+            if self.behaviour.custom_tag_unconfigured == "per-item-30001":
+                return self.code_tag_unconfigured
+        return OK
+
+    def _value_code(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return self.code_types
+        if isinstance(value, int):
+            if self.behaviour.custom_value_integer == "per-item-30001":
+                return self.code_value_integer
+            return OK if 0 <= value <= UINT32_MAX else self.code_types
+        return self.code_value_bytes if utf8_len(value) > self.custom_value_bytes else OK

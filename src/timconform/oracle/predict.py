@@ -50,6 +50,14 @@ class Predictor:
             yield "FI-LIMIT-USERID-BYTES"
         if not isinstance(item["AddSource"], str) or not self.add_source.fullmatch(item["AddSource"]):
             yield "FI-LIMIT-ADDSOURCE-FORM"
+        yield from self._texts(item)
+        for key in ("RemarkTime", "AddTime"):
+            if key in item and not 0 <= item[key] <= 4294967295:
+                yield "OPEN-TIME-FIELD-RANGE"
+        for entry in item.get("CustomItem", ()):
+            yield from self._custom(entry)
+
+    def _texts(self, item: dict[str, Any]):
         if "Remark" in item and _bytes(item["Remark"]) > self.remark_bytes:
             yield "FI-LIMIT-REMARK-BYTES"
         if "AddWording" in item and _bytes(item["AddWording"]) > self.wording_bytes:
@@ -59,15 +67,13 @@ class Predictor:
                 yield "FI-LIMIT-GROUPNAME-NONEMPTY"
             if _bytes(name) > self.group_bytes:
                 yield "FI-LIMIT-GROUPNAME-BYTES"
-        for key in ("RemarkTime", "AddTime"):
-            if key in item and not 0 <= item[key] <= 4294967295:
-                yield "OPEN-TIME-FIELD-RANGE"
-        for entry in item.get("CustomItem", ()):
-            if not self.tag.fullmatch(entry["Tag"]):
-                yield "FI-LIMIT-CUSTOM-TAG-FORM"
-            if entry["Tag"] not in self.custom_tags:
-                yield "FI-LIMIT-CUSTOM-TAG-CONFIGURED"
-            if isinstance(entry["Value"], str) and _bytes(entry["Value"]) > self.value_bytes:
-                yield "FI-LIMIT-CUSTOM-VALUE-BYTES"
-            if isinstance(entry["Value"], int):
-                yield "OPEN-CUSTOM-VALUE-INTEGER"
+
+    def _custom(self, entry: dict[str, Any]):
+        if not self.tag.fullmatch(entry["Tag"]):
+            yield "FI-LIMIT-CUSTOM-TAG-FORM"
+        if entry["Tag"] not in self.custom_tags:
+            yield "FI-LIMIT-CUSTOM-TAG-CONFIGURED"
+        if isinstance(entry["Value"], str) and _bytes(entry["Value"]) > self.value_bytes:
+            yield "FI-LIMIT-CUSTOM-VALUE-BYTES"
+        if isinstance(entry["Value"], int):
+            yield "OPEN-CUSTOM-VALUE-INTEGER"

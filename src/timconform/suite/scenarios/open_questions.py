@@ -172,11 +172,11 @@ def custom_value_integer(session: Session) -> None:
         return
     read_reply, stored = session.stored(a, [to for to, _ in accepted], [tag, SOURCE])
     for to, value in accepted:
-        record = stored.get(to) or {}
+        values = stored.get(to) or {}
         # Not the friend imported: what it says of the Value is no answer.
-        premise = None if record.get(SOURCE) == ADD_SOURCE else \
+        premise = None if values.get(SOURCE) == ADD_SOURCE else \
             failed_first("FI-ROUND-TRIP", f"{to} read back without the AddSource it was imported with")
-        session.judge(rule, "read", read_reply, account=to, sent=value, read=record.get(tag), unreached=premise)
+        session.judge(rule, "read", read_reply, account=to, sent=value, read=values.get(tag), unreached=premise)
 
 
 @scenario("open-resultinfo-text", rules=RESPONSE_RULES + (TEXT_RULE,), needs=OPEN)

@@ -69,7 +69,7 @@ def burst(session: Session, operation: str, bodies: list[Any]) -> list[Shot]:
     return [shot for share in shares for shot in share]
 
 
-def judge(session: Session, rule_id: str, operation: str, shots: list[Shot], one_window: bool) -> None:
+def _burst_rules(session: Session, rule_id: str, operation: str, shots: list[Shot], one_window: bool) -> None:
     """The burst's rule, and which code refused it (when the burst could be judged at all)."""
     found = session.judge(rule_id, "burst", operation=operation, shots=shots, one_window=one_window)
     if found.status != "error":
@@ -97,8 +97,8 @@ def rate_limit_burst(session: Session) -> None:
             check_shots = burst(session, "account_check", checks)
     finally:
         time.sleep(settle)  # later scenarios (and runs) start with an empty window
-    judge(session, "FI-RATE-LIMIT-200", "friend_import", import_shots, one_window)
-    judge(session, "SUPPORT-RATE-LIMIT-100", "account_check", check_shots, one_window)
+    _burst_rules(session, "FI-RATE-LIMIT-200", "friend_import", import_shots, one_window)
+    _burst_rules(session, "SUPPORT-RATE-LIMIT-100", "account_check", check_shots, one_window)
     # A call refused for the rate is a FAIL answer: nothing of it imported. One friend_check from ``to``'s side
     # tells for every refused sender whether it has ``to`` after all (BWithA).
     refused = [s.body["From_Account"] for s in import_shots if not s.reply.ok]
