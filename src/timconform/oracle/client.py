@@ -190,9 +190,11 @@ def random_fresh(spec: Spec, rule: Rule, observation: Observation) -> Any:
     if not repeats:
         return PASS
     earlier, later = repeats[0]
+    shared = {r.param("random") for _, r in repeats}
+    sharing = sum(1 for r in carrying if r.param("random") in shared)
     raise _fail(rule, observation, f"Expected a new random for every request. Received random={later.param('random')} "
-                                   f"on {earlier.describe()} and again on {later.describe()} ({len(repeats) + 1} "
-                                   f"requests shared values).", later)
+                                   f"on {earlier.describe()} and again on {later.describe()} ({sharing} requests "
+                                   f"shared {len(shared)} value(s)).", later)
 
 
 def rate_200(spec: Spec, rule: Rule, observation: Observation) -> Any:
