@@ -330,8 +330,9 @@ def report_partial(spec: Spec, rule: Rule, observation: Observation) -> Any:
     everything = run.everything_imported()
     if (run.exit_code == 0) == everything:
         return PASS
-    if run.exit_code != 0 and everything and any(r.client_gone for r in run.imports()):
-        # It left before an answer: it could not know the import went through. Leaving is graded elsewhere.
+    if run.exit_code != 0 and everything and any(r.client_gone for r in run.imports()) and not _told_imported(run):
+        # It left before an answer, and no later answer said every item was in: it could not know the import went
+        # through. Leaving is graded elsewhere.
         return Skip(f"not reached [{observation.note}]: the client left before an answer, so it could not know that "
                     "its items were imported")
     wanted = run.scenario.wanted()
@@ -343,6 +344,16 @@ def report_partial(spec: Spec, rule: Rule, observation: Observation) -> Any:
     else:
         message = f"Expected a success report (exit 0): all {total} items were imported. Received exit {run.exit_code}."
     raise _fail(rule, observation, message, _last(run))
+
+
+def _told_imported(run: Any) -> bool:
+    """Whether the answers the client did receive, the latest for each item, said every item was imported."""
+    latest: dict[tuple[Any, Any], int] = {}
+    for record in run.imports():
+        if not record.client_gone:
+            latest.update(((record.from_account(), to), code) for to, code in record.item_codes().items())
+    wanted = [(sender, to) for sender, accounts in run.scenario.wanted().items() for to in accounts]
+    return bool(wanted) and all(latest.get(pair) == 0 for pair in wanted)
 
 
 def delivered(run: Any) -> Any:
