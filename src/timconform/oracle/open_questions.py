@@ -29,17 +29,22 @@ def _read_outcome(rule: Rule, observation: Observation, outcomes: dict[Any, str]
     raise failure(rule, observation, f"Expected {expected}. Received {read!r}.")
 
 
-def existing_read(spec: Spec, rule: Rule, observation: Observation) -> Any:
-    """The Remark a friend imported twice reads back as: the first import's (``first``) after a refused re-import;
-    the second's (overwrite) or the first's (keep) after an accepted one."""
+def _which_stayed(rule: Rule, observation: Observation, refused: bool, names: tuple[str, str], what: str) -> Any:
+    """The text written twice (``first``, then ``second``) reads back as: the first after the second write was
+    refused; after both were accepted, the second (``names[0]``) or the first (``names[1]``)."""
     first, second, read = observation["first"], observation["second"], observation["read"]
-    if observation["refused"]:
+    if refused:
         if read != first:
-            raise failure(rule, observation, f"Expected the refused re-import (30001) to leave Remark {first!r} "
-                                             f"stored. Received {read!r}.")
+            raise failure(rule, observation, f"Expected {what} refused to leave Remark {first!r} stored. "
+                                             f"Received {read!r}.")
         return PASS
-    return _read_outcome(rule, observation, {second: "overwrite", first: "keep"},
-                         f"the accepted re-import to read back Remark {second!r} (overwrite) or {first!r} (keep)")
+    return _read_outcome(rule, observation, {second: names[0], first: names[1]},
+                         f"{what} accepted to read back Remark {second!r} ({names[0]}) or {first!r} ({names[1]})")
+
+
+def existing_read(spec: Spec, rule: Rule, observation: Observation) -> Any:
+    """The Remark a friend imported twice reads back as."""
+    return _which_stayed(rule, observation, observation["refused"], ("overwrite", "keep"), "the re-import")
 
 
 def duplicates(spec: Spec, rule: Rule, observation: Observation) -> Any:
@@ -65,16 +70,9 @@ def duplicates(spec: Spec, rule: Rule, observation: Observation) -> Any:
 
 
 def duplicate_read(spec: Spec, rule: Rule, observation: Observation) -> Any:
-    """The Remark a duplicated To_Account reads back as: the first's when the later duplicate was refused; the
-    second's (last wins) or the first's (first wins) when both were accepted."""
-    first, second, read = observation["first"], observation["second"], observation["read"]
-    if observation["later_refused"]:
-        if read != first:
-            raise failure(rule, observation, f"Expected the first occurrence (Remark {first!r}) to stay stored when "
-                                             f"the later duplicate is refused. Received {read!r}.")
-        return PASS
-    return _read_outcome(rule, observation, {second: "last-wins", first: "first-wins"},
-                         f"both accepted duplicates to leave Remark {second!r} (last wins) or {first!r} (first wins)")
+    """The Remark a To_Account named twice in one request reads back as."""
+    return _which_stayed(rule, observation, observation["later_refused"], ("last-wins", "first-wins"),
+                         "the later duplicate")
 
 
 def empty_request(spec: Spec, rule: Rule, observation: Observation) -> Any:
