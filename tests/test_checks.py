@@ -115,6 +115,28 @@ for rule_id, good, bad, says in [
 ]:
     case(rule_id, "answer", "pass", "seed-or-real", reply=good, request=SEED_REQUEST)
     case(rule_id, "answer", "fail", "broken", says=says, reply=bad, request=SEED_REQUEST)
+# A second way to break each answer rule, so that no check rests on one example.
+SEED_ITEMS = SEED_OK["ResultItem"]
+for rule_id, bad, says in [
+    ("FI-HTTP-200", reply(refusal(60003), status=400), "400"),
+    ("FI-ENVELOPE-SHAPE", reply({k: v for k, v in SEED_OK.items() if k != "ErrorInfo"}), "ErrorInfo"),
+    ("FI-ENVELOPE-CONSISTENT", reply({"ActionStatus": "FAIL", "ErrorCode": 0, "ErrorInfo": "x"}), "'FAIL'"),
+    ("FI-ERRORINFO-ON-FAIL", reply({"ActionStatus": "FAIL", "ErrorCode": 30001}), "None"),
+    ("FI-FAIL-NO-RESULTITEM", reply({**refusal(30001), "Fail_Account": []}), "Fail_Account"),
+    ("FI-RESULTITEM-PER-ACCOUNT", reply(ok(("id1", 0), ("id2", 30001), ("id3", 0), ("id4", 0), fail=["id2"])),
+     "'id4'"),
+    ("FI-RESULTITEM-ORDER", reply(ok(("id1", 0), ("id3", 0), ("id2", 30001), fail=["id2"])), "'id3', 'id2'"),
+    ("FI-RESULTINFO-EMPTY-ON-SUCCESS", reply({**SEED_OK, "ResultItem": [{"To_Account": "id1", "ResultCode": 0}]}),
+     "'id1'"),
+    ("FI-RESULTINFO-SET-ON-FAILURE", reply({**SEED_OK, "ResultItem": [{"To_Account": "id2", "ResultCode": 30001}]}),
+     "'id2'"),
+    ("FI-FAIL-ACCOUNT-PRESENCE", reply(ok(("id1", 0), ("id2", 0), ("id3", 0), fail=[])), "no Fail_Account"),
+    ("FI-FAIL-ACCOUNT-CONTENT", reply(ok(("id1", 0), ("id2", 30001), ("id3", 0), fail=["id2", "id2"])), "['id2']"),
+    ("FI-PARTIAL-SUCCESS", reply({**SEED_OK, "ErrorCode": 30001}), "30001"),
+    ("FI-CODE-KNOWN", reply(refusal(99999)), "99999"),
+    ("FI-CODE-LEVEL", reply(refusal(30010)), "30010 at request level"),
+]:
+    case(rule_id, "answer", "fail", "broken-otherwise", says=says, reply=bad, request=SEED_REQUEST)
 # A gateway refusal such as the real 70032 (ErrorInfo "") owes no ErrorInfo, and says nothing of the items.
 case("FI-ERRORINFO-ON-FAIL", "answer", "skip", "real-70032-gateway-code", reply=reply(REAL_70032),
      request=SEED_REQUEST)
