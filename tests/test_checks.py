@@ -233,7 +233,7 @@ for rule_id in _kinds("imported"):
     case(rule_id, "imported", "pass", "code-0", reply=reply(ok(("carol", 30001), ("bob", 0))), account="bob")
     case(rule_id, "imported", "fail", "refused", says="30001 at item level", reply=reply(ok(("bob", 30001))),
          account="bob")
-    case(rule_id, "imported", "skip", "no-result-for-it", says="FI-RESULTITEM-PER-ACCOUNT judges it",
+    case(rule_id, "imported", "skip", "no-result-for-it", says="FI-RESULTITEM-PER-ACCOUNT and FI-ENVELOPE-SHAPE",
          reply=reply(ok(("carol", 0))), account="bob")
 for rule_id in _kinds("all_imported"):
     items = REQUEST["AddFriendItem"]
@@ -243,6 +243,14 @@ for rule_id in _kinds("all_imported"):
     case(rule_id, "all_imported", "fail", "whole-refused", says="ErrorCode 70206", request=items,
          reply=reply(refusal(70206)))
     case(rule_id, "all_imported", "skip", "http-502", request=items, reply=reply(None, status=502))
+# ResultCode as a string (the resultcode-string mutant): the envelope's fault, not the items' count or the import's.
+STRING_CODES = {**ok(("bob", 0), ("carol", 0)), "ResultItem": [{"To_Account": t, "ResultCode": "0", "ResultInfo": ""}
+                                                               for t in ("bob", "carol")]}
+case("FI-VALID-ITEM-IMPORTED", "all_imported", "skip", "string-result-codes", says="FI-ENVELOPE-SHAPE",
+     reply=reply(STRING_CODES), request=REQUEST["AddFriendItem"])
+case("FI-RESULTITEM-PER-ACCOUNT", "answer", "pass", "string-result-codes", reply=reply(STRING_CODES), request=REQUEST)
+case("FI-ENVELOPE-SHAPE", "answer", "fail", "string-result-codes", says="ResultCode", reply=reply(STRING_CODES),
+     request=REQUEST)
 for rule_id in _kinds("accepted_call"):
     case(rule_id, "accepted_call", "pass", "ok", reply=reply(ok(("bob", 0))), note="a valid request")
     case(rule_id, "accepted_call", "fail", "real-70003", says="ErrorCode 70003", reply=reply(REAL_70003),

@@ -108,7 +108,7 @@ def unreadable(rule: Rule, observation: Observation, expected: str) -> Skip:
     reply = observation.reply
     if reply.exchange.operation == JUDGED_ELSEWHERE:
         judge = ("FI-HTTP-200 and FI-ENVELOPE-SHAPE judge it" if reply.envelope is None else
-                 "FI-RESULTITEM-PER-ACCOUNT judges it")
+                 "FI-RESULTITEM-PER-ACCOUNT and FI-ENVELOPE-SHAPE judge it")
         return Skip(f"not reached: the answer was {reply.describe()}, with no result to read for this rule ({judge})")
     what = reply.describe() if reply.envelope is None else f"{reply.describe()} and no result for the item"
     raise failure(rule, observation, f"{expected} Received {what}.")
