@@ -42,7 +42,7 @@ def other_sig(**overrides) -> str:
     ("FI-AUTH-USERSIG-SDKAPPID-MISMATCH", 70014, {"usersig": other_sig(sdkappid=DEMO_SDKAPPID + 1)}),
     ("FI-AUTH-USERSIG-IDENTIFIER-MISMATCH", 70013, {"usersig": other_sig(identifier="alice")}),
     ("FI-AUTH-USERSIG-WRONG-KEY", 70009, {"usersig": other_sig(secret_key="another app's key")}),
-    ("FI-AUTH-SDKAPPID-UNKNOWN", 70020, {"sdkappid": DEMO_SDKAPPID + 1,
+    ("FI-AUTH-SDKAPPID-UNKNOWN", 70032, {"sdkappid": DEMO_SDKAPPID + 1,
                                          "usersig": other_sig(sdkappid=DEMO_SDKAPPID + 1)}),
 ])
 def test_bad_usersig_refused_with_rule_default(spec, clocked, rule, code, query):

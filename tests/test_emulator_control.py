@@ -81,14 +81,20 @@ def test_fault_delay(api):
 
 
 def test_fault_old_shape_CL_TOLERATE_OLD_SHAPE(spec, api):
-    """Fault plan, old-shape: Fail_Account [] present even on success, and Invalid_Account lists the unknown
-    accounts; the schema (which tolerates extra fields) still accepts it."""
+    """Fault plan, old-shape: Fail_Account [] present even on success, and Invalid_Account lists the users whose
+    SDKAppID does not match (30002), apart from Fail_Account, as the older page's sample shows (real-evidence.md);
+    the schema (which tolerates extra fields) still accepts it."""
     api.emu.install_faults([{"action": "old-shape"}])
     body = api.imp("alice", item("bob"))
     assert (body["Fail_Account"], body["Invalid_Account"], codes(body)) == ([], [], [0])
     body = api.imp("alice", item("ghost"), item("carol"))
-    assert body["Fail_Account"] == ["ghost"] and body["Invalid_Account"] == ["ghost"]
+    assert body["Fail_Account"] == ["ghost"] and body["Invalid_Account"] == []
     assert list(spec.validator("friend_import.response.json").iter_errors(body)) == []
+    api.emu.install_faults([{"action": "old-shape"},
+                            {"action": "code", "code": 30002, "level": "item", "items": [1]}])
+    body = api.imp("alice", item("ghost"), item("dave"))
+    assert codes(body) == [30003, 30002]
+    assert body["Fail_Account"] == ["ghost"] and body["Invalid_Account"] == ["dave"]
 
 
 def test_control_plane_installs_plan_and_shows_counts(api):

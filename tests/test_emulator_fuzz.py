@@ -40,7 +40,7 @@ CONTROL_PREFIX = "/_timconform/"
 UINT32_MAX = 4294967295
 TAG = "Tag_SNS_Custom_Fuzz"
 QUERY_NAMES = ("sdkappid", "identifier", "usersig", "random", "contenttype")
-QUERY_CODES = {60002, 60004, 60009, 60012, 70001, 70002, 70003, 70009, 70013, 70014, 70020, 60010}
+QUERY_CODES = {60002, 60004, 60009, 60012, 70001, 70002, 70003, 70009, 70013, 70014, 70032, 60010}
 
 # Per-class example counts: 1,700 Hypothesis requests plus 400 schemathesis ones (the total is asserted).
 EXAMPLES = {"bytes-body": 260, "truncated-json": 260, "wrong-type": 420, "query": 360, "path": 220, "method": 180}
@@ -291,7 +291,7 @@ def broken_query(draw, fz: Fuzzer) -> tuple[str, list[tuple[str, str]], int]:
             params[name] = ""
             pairs = list(params.items())
         # An empty sdkappid is present but not an unsigned integer: FI-AUTH-SDKAPPID-UNKNOWN.
-        return kind, pairs, 70020 if (kind, name) == ("empty", "sdkappid") else missing_code[name]
+        return kind, pairs, 70032 if (kind, name) == ("empty", "sdkappid") else missing_code[name]
     if kind == "repeat":
         name = draw(st.sampled_from(QUERY_NAMES))
         value = draw(st.just(params[name]) | st.text(max_size=6))
@@ -305,7 +305,7 @@ def broken_query(draw, fz: Fuzzer) -> tuple[str, list[tuple[str, str]], int]:
         return kind, list(params.items()), 60002  # OPEN-RANDOM-OUT-OF-RANGE
     if kind == "sdkappid":
         params["sdkappid"] = draw(_bad_sdkappid())
-        return kind, list(params.items()), 70020  # FI-AUTH-SDKAPPID-UNKNOWN
+        return kind, list(params.items()), 70032  # FI-AUTH-SDKAPPID-UNKNOWN (its default outcome, real-70032)
     if kind == "usersig-garbage":
         params["usersig"] = draw(st.text(min_size=1, max_size=60))
         return kind, list(params.items()), 70003  # FI-AUTH-USERSIG-MALFORMED
@@ -430,7 +430,10 @@ def run_hypothesis_classes(fz: Fuzzer, spec, validator, paths: list[str]) -> Non
         if fz.last_path in paths or (fz.last_path or "").startswith(CONTROL_PREFIX):
             fz.sent["path"] -= 1  # the client normalised it into a real path: not a malformed request
             assume(False)
-        assert_request_code(response, 60009, validator, (p, fz.last_path))  # FI-UNKNOWN-COMMAND
+        # FI-UNKNOWN-COMMAND: an unknown /v4/<service>/<command> is 60009; a path of no such form is 60002
+        # "HTTP parse Error", as the live gateway answers its domain's root (real-evidence.md).
+        rest = re.fullmatch(r"/v4/[^/]+/[^/]+", fz.last_path or "")
+        assert_request_code(response, 60009 if rest else 60002, validator, (p, fz.last_path))
 
     @_settings(EXAMPLES["method"])
     @given(METHODS, st.sampled_from(paths))

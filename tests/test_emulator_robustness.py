@@ -120,10 +120,12 @@ BAD = [
     # -- the URL and the method ---------------------------------------------------------------------
     Bad("FI-UNKNOWN-COMMAND", "friend_imports", 60009, path="/v4/sns/friend_imports"),
     Bad("FI-UNKNOWN-COMMAND", "unknown-service", 60009, path="/v4/snsx/friend_import"),
-    Bad("FI-UNKNOWN-COMMAND", "v3", 60009, path="/v3/sns/friend_import"),
-    Bad("FI-UNKNOWN-COMMAND", "trailing-slash", 60009, path="/v4/sns/friend_import/"),
+    # A path that is no /v4/<service>/<command> at all is answered 60002 "HTTP parse Error", as the live
+    # gateway answers the domain's root (real-evidence.md, DOC); both codes are FI-UNKNOWN-COMMAND's.
+    Bad("FI-UNKNOWN-COMMAND", "v3", 60002, path="/v3/sns/friend_import"),
+    Bad("FI-UNKNOWN-COMMAND", "trailing-slash", 60002, path="/v4/sns/friend_import/"),
     Bad("FI-UNKNOWN-COMMAND", "case", 60009, path="/v4/sns/Friend_Import"),
-    Bad("FI-UNKNOWN-COMMAND", "root", 60009, path="/"),
+    Bad("FI-UNKNOWN-COMMAND", "root", 60002, path="/"),
     Bad("FI-UNKNOWN-COMMAND", "GET-unknown", 60009, path="/v4/sns/nothing", method="GET"),
     Bad("FI-METHOD-POST", "GET", 60002, method="GET", body=b""),
     Bad("FI-METHOD-POST", "GET-with-body", 60002, method="GET"),
@@ -154,7 +156,7 @@ BAD = [
     Bad("OPEN-RANDOM-OUT-OF-RANGE", "30-digits", 60002, query=lambda sig: query_pairs(sig, random="9" * 30)),
     Bad("OPEN-RANDOM-OUT-OF-RANGE", "fullwidth-digits", 60002, query=lambda sig: query_pairs(sig, random="１２３")),
     Bad("FI-AUTH-USERSIG-MALFORMED", "garbage-usersig", 70003, query=lambda sig: query_pairs(sig, usersig="not-a-sig")),
-    Bad("FI-AUTH-SDKAPPID-UNKNOWN", "sdkappid-not-a-number", 70020,
+    Bad("FI-AUTH-SDKAPPID-UNKNOWN", "sdkappid-not-a-number", 70032,
         query=lambda sig: query_pairs(sig, sdkappid="14000x")),
 ]
 
@@ -238,7 +240,8 @@ def assert_refused(response: httpx.Response, code: int, response_validator) -> d
     body = response.json()
     assert body["ActionStatus"] == "FAIL", body
     assert body["ErrorCode"] == code, body
-    assert isinstance(body["ErrorInfo"], str) and body["ErrorInfo"]
+    # Empty only for 70032, whose text the live service was seen to leave empty (real-evidence.md).
+    assert isinstance(body["ErrorInfo"], str) and (body["ErrorInfo"] or code == 70032)
     errors = [e.message for e in response_validator.iter_errors(body)]
     assert not errors, errors
     return body
@@ -522,3 +525,71 @@ def test_an_integral_float_time_is_refused_although_json_schema_calls_it_an_inte
 
     answer = asyncio.run(run())
     assert answer["ResultItem"][0]["ResultCode"] == 30001, answer
+
+
+# -- the gateway's order and shape (real-evidence.md) ------------------------------------------------------
+
+# The method, the body and the Content-Type are looked at only once the signature holds: a live GET, an extra
+# query parameter and a text/plain body, each with a bad signature, were all answered 70032 (GitHub
+# AlanViast/Remote-http, 2018). Each case breaks the authentication (wrong-key UserSig: 70009) and one thing
+# the gateway checks later; the answer must be the authentication's code.
+AUTH_FIRST = [
+    Bad("FI-METHOD-POST", "GET-bad-sig", 70009, method="GET", body=b""),
+    Bad("OPEN-UNKNOWN-QUERY-PARAM", "extra-param-bad-sig", 70009,
+        query=lambda sig: query_pairs(sig) + [("foo", "bar")], config={"behaviour": {"OPEN-UNKNOWN-QUERY-PARAM": "reject-60002"}}),
+    Bad("OPEN-CONTENT-TYPE-HEADER", "text-plain-bad-sig", 70009, config={"behaviour": {"OPEN-CONTENT-TYPE-HEADER": "reject"}}),
+    Bad("FI-JSON-PARSE-60003", "not-json-bad-sig", 70009, body=b"{not json"),
+]
+
+
+@pytest.mark.parametrize("bad", AUTH_FIRST, ids=lambda b: b.what)
+def test_authentication_is_checked_before_the_method_the_body_and_the_content_type(bad: Bad) -> None:
+    async def run() -> None:
+        harness = Harness(**bad.config)
+        other = usersig.generate(SDKAPPID, ADMIN, "0" * 64)  # signed with a key that is not the app's
+        try:
+            qs = encode_query(bad.query(other))
+            content_type = "text/plain" if "text-plain" in bad.what else "application/json"
+            response = await harness.client.request(bad.method, f"{bad.path}?{qs}", content=bad.body,
+                                                    headers={"Content-Type": content_type})
+            assert response.status_code == 200
+            assert response.json()["ErrorCode"] == bad.code, response.text
+        finally:
+            await harness.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("path", ["/", "/v3/sns/friend_import", "/favicon.ico"])
+def test_a_path_that_is_no_rest_command_is_answered_like_the_live_gateway(path: str) -> None:
+    """GET on the domain root (or any non-/v4/<service>/<command> path), without a query: the three gateway
+    fields in the live order, ErrorInfo "HTTP parse Error" (Tencent GME FAQ), no ErrorDisplay."""
+
+    async def run() -> None:
+        harness = Harness()
+        try:
+            response = await harness.client.get(path)
+            assert response.status_code == 200
+            assert response.text.startswith('{"ActionStatus":"FAIL","ErrorCode":60002,'), response.text
+            assert response.json() == {"ActionStatus": "FAIL", "ErrorCode": 60002, "ErrorInfo": "HTTP parse Error"}
+        finally:
+            await harness.close()
+
+    asyncio.run(run())
+
+
+def test_gateway_refusals_on_an_sns_path_carry_the_three_fields_in_order() -> None:
+    """A 70032 (unknown SDKAppID) on friend_import: exactly ActionStatus, ErrorCode, ErrorInfo, as the live
+    friend_update answer was, and no ErrorDisplay although the path is an SNS one."""
+
+    async def run() -> None:
+        harness = Harness()
+        try:
+            qs = encode_query(query_pairs("xxx", sdkappid="88888888"))
+            response = await harness.client.post(f"{IMPORT}?{qs}", content=WOULD_IMPORT_BYTES)
+            assert list(response.json()) == ["ActionStatus", "ErrorCode", "ErrorInfo"], response.text
+            assert response.json()["ErrorCode"] == 70032
+        finally:
+            await harness.close()
+
+    asyncio.run(run())

@@ -77,6 +77,7 @@ class ErrorCode:
     klass: str
     note: str | None = None
     error_info_variants: tuple[Mapping[str, Any], ...] = ()
+    error_info_source: Mapping[str, str] | None = None  # the evidence for error_info, when not the code's source
 
     def applies_to(self, operation: str) -> bool:
         return "*" in self.operations or operation in self.operations

@@ -142,7 +142,7 @@ def all_scenarios(rate_limit_code: int | None = None) -> tuple[Scenario, ...]:
                  (HAPPY,), rules=("CL-IMPORT-COMPLETE", "CL-TOLERATE-OLD-SHAPE"),
                  faults=({"operation": "friend_import", "action": "old-shape"},), peer="happy"),
         Scenario("old-shape-invalid", "the partial failure answered in the older shape (the missing account in "
-                 "Fail_Account and Invalid_Account)", (PARTIAL,), rules=("CL-IMPORT-COMPLETE", "CL-TOLERATE-OLD-SHAPE"),
+                 "Fail_Account; Invalid_Account, which lists SDKAppID mismatches only, empty)", (PARTIAL,), rules=("CL-IMPORT-COMPLETE", "CL-TOLERATE-OLD-SHAPE"),
                  faults=({"operation": "friend_import", "action": "old-shape"},), peer="partial-failure",
                  missing=frozenset({GHOST})),
     )

@@ -21,11 +21,11 @@ from timconform import usersig
 from timconform.emulator import behaviour as behaviour_module
 from timconform.emulator import faults as faults_module
 from timconform.emulator import preload
-from timconform.emulator.codes import ACCOUNT_MISSING
+from timconform.emulator.codes import BAD_URL, SDKAPPID_MISMATCH
 from timconform.emulator.config import DOCUMENTED, EmulatorConfig
 from timconform.emulator.envelope import Envelopes, dumps
 from timconform.emulator.errors import ApiError
-from timconform.emulator.gateway import GatewayCodes, RandomMemory, decode_body, parse_query
+from timconform.emulator.gateway import GatewayCodes, Query, RandomMemory, decode_body, parse_query, refuse_unknown_params
 from timconform.emulator.model import App, Limits, Model
 from timconform.emulator.operations import HANDLERS, WRITES, Call
 from timconform.emulator.ratelimit import SlidingWindowLimiter
@@ -37,6 +37,7 @@ _JSON_TYPE_BYTES = JSON_TYPE.encode("latin-1")
 _CONTENT_TYPE_HEADER = behaviour_module.SEMANTIC_SWITCHES["content_type_header"]
 _CONCURRENT_WRITE = behaviour_module.SEMANTIC_SWITCHES["concurrent_write"]
 CONTROL_PREFIX = "/_timconform/"
+_REST_PATH = re.compile(r"/v4/[^/]+/[^/]+")  # /v4/<service>/<command>: routed after the signature
 SECOND_MARGIN = 0.02  # past the second boundary, so that a clock read at once afterwards is in the next second
 
 
@@ -164,13 +165,16 @@ class Emulator:
             request = Request(scope, receive)
             record["query"] = _redacted_query(request)
             record["headers"] = {k: v for k, v in request.headers.items()}
-        if op is None:
-            raise ApiError(self.codes.unknown_command, "Unknown command")
-        operation = op.name
-        if scope["method"] != "POST":
-            raise _OperationError(operation, self.codes.method, "Only POST is supported")
+        if op is None and not _REST_PATH.fullmatch(scope["path"]):
+            raise ApiError(BAD_URL)  # no REST command path at all (the domain's root, say): "HTTP parse Error"
+        operation = op.name if op is not None else ""
         try:
-            app = self._admit(scope, operation, record)
+            query, app = self._authenticate(scope, record)
+            if op is None:
+                raise ApiError(self.codes.unknown_command)
+            if scope["method"] != "POST":
+                raise ApiError(self.codes.method)
+            self._admit(scope, operation, query)
             # Counted only now: a fault stands for trouble behind the gateway, so a call the gateway refused
             # (a missing random, a bad UserSig) never consumes it, and the client is sure to meet it.
             faults = self.faults.next_call(operation)
@@ -198,10 +202,9 @@ class Emulator:
         except ApiError as error:
             raise _OperationError(operation, error.code, error.info) from None
 
-    def _admit(self, scope, operation: str, record: dict | None) -> App:
-        """The gateway's checks after the method, in order: query, SDKAppID, UserSig, admin, rate, random,
-        Content-Type. Returns the app; raises ApiError with the first check's code that fails. Plain
-        function calls: no coroutine layer on the hot path."""
+    def _authenticate(self, scope, record: dict | None) -> tuple[Query, App]:
+        """The gateway's first checks, in order: the query's documented parameters, SDKAppID, UserSig, admin.
+        Plain function calls: no coroutine layer on the hot path."""
         query = parse_query(scope["query_string"], self.codes, self.behaviour)
         app = self.model.apps.get(query.sdkappid)
         if app is None:
@@ -216,6 +219,12 @@ class Emulator:
             record["usersig"] = "valid"
         if query.identifier not in app.admins:
             raise ApiError(self.codes.admin)
+        return query, app
+
+    def _admit(self, scope, operation: str, query: Query) -> None:
+        """The checks after the signature, the command and the method: unknown query parameters, rate, random,
+        Content-Type."""
+        refuse_unknown_params(query, self.codes, self.behaviour)
         rate = self._rate(operation)
         if rate is not None and not self.limiter.admit((query.sdkappid, operation), rate):
             raise ApiError(self.codes.rate_limit)
@@ -224,7 +233,6 @@ class Emulator:
         if self.behaviour.outcomes[_CONTENT_TYPE_HEADER] != "accept-any" and \
                 not _header(scope, b"content-type").startswith("application/json"):
             raise ApiError(self.codes.content_type_header, "Content-Type must be application/json")
-        return app
 
     async def _apply_faults(self, faults) -> tuple:
         for fault in faults:
@@ -354,10 +362,13 @@ async def _read_capped(receive, cap: int, code: int, message: dict) -> bytes:
 
 
 def _old_shape(payload: dict[str, Any]) -> dict[str, Any]:
-    """The older documented shape: Fail_Account always present, Invalid_Account listing unknown accounts."""
-    invalid = [i["To_Account"] for i in payload.get("ResultItem", ()) if i["ResultCode"] == ACCOUNT_MISSING]
-    out = {"ResultItem": payload.get("ResultItem", []), "Fail_Account": payload.get("Fail_Account", []),
-           "Invalid_Account": invalid}
+    """The older documented shape: Fail_Account always present, and Invalid_Account listing the users whose
+    SDKAppID does not match (30002), apart from Fail_Account, as an older version of the page defines it and its
+    sample shows (Fail_Account ["id2"], Invalid_Account ["id3"]; real-evidence.md, DOC, old version)."""
+    items = payload.get("ResultItem", [])
+    invalid = [i["To_Account"] for i in items if i["ResultCode"] == SDKAPPID_MISMATCH]
+    failed = [a for a in payload.get("Fail_Account", []) if a not in invalid]
+    out = {"ResultItem": items, "Fail_Account": failed, "Invalid_Account": invalid}
     out.update((k, v) for k, v in payload.items() if k not in out)
     return out
 

@@ -12,6 +12,7 @@ _SPEC = spec_module.load()
 OK = 0
 PARAM_ERROR = _SPEC.code_named("SNS_INVALID_PARAMETER")  # 30001, per item and per request
 ACCOUNT_MISSING = _SPEC.code_named("SNS_ACCOUNT_NOT_EXIST")
+SDKAPPID_MISMATCH = _SPEC.code_named("SNS_SDKAPPID_MISMATCH")  # per item: the older shape's Invalid_Account
 FRIEND_LIMIT = _SPEC.code_named("SNS_MY_FRIEND_NUM_EXCEED")
 LIST_LIMIT = _SPEC.code_named("SNS_FRIEND_LIST_NUM_EXCEED")
 NOT_A_FRIEND_DELETE = _SPEC.code_named("SNS_DELETE_NOT_FRIEND")

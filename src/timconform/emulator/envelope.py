@@ -1,7 +1,9 @@
 """The one envelope writer: every OK and FAIL body the emulator sends is built here.
 
 Key order follows the seed's samples (ResultItem, Fail_Account, ActionStatus, ErrorCode, ErrorInfo,
-ErrorDisplay); SNS operations carry ErrorDisplay, account operations do not (api-facts §1.3).
+ErrorDisplay); SNS operations carry ErrorDisplay, account operations do not (api-facts §1.3). A refusal with
+a gateway code (one the catalogue lists for every operation, "*") has the three fields alone, on SNS paths
+too: the live gateway's 60002, 60008, 60015 and 70032 bodies have no ErrorDisplay (real-evidence.md).
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from typing import Any
 from timconform.spec import Spec
 
 SNS_OPERATIONS = frozenset({"friend_import", "friend_check", "friend_get_list", "friend_delete"})
+# ResultInfo of a successful item: "" (the seed's friend_import sample), but "OK" for friend_delete, as a public
+# Go client's tests expect of the live service (real-evidence.md, OBS: GitHub 5xxxx/TencentIM).
+SUCCESS_INFO = {"friend_delete": "OK"}
 
 
 class Envelopes:
     def __init__(self, spec: Spec) -> None:
         self._spec = spec
         self._infos: dict[tuple[int, str], str] = {}  # the catalogue does not change: one lookup per (code, op)
+        self._gateway = frozenset(code for code, entry in spec.codes.items() if "*" in entry.operations)
+        # A text the live service was seen to send (or the docs print) is sent as it is, "" included (the real
+        # 70032); the emulator's own explanation is used only where the catalogue's text is a guess.
+        self._documented = frozenset(code for code, entry in spec.codes.items() if entry.error_info_documented)
 
     def info(self, code: int, operation: str) -> str:
         key = (code, operation)
@@ -36,8 +45,9 @@ class Envelopes:
         return body
 
     def fail(self, operation: str, code: int, info: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info or self.info(code, operation)}
-        if operation in SNS_OPERATIONS or operation == "":
+        text = self.info(code, operation) if info is None or code in self._documented else info
+        body: dict[str, Any] = {"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": text}
+        if (operation in SNS_OPERATIONS or operation == "") and code not in self._gateway:
             body["ErrorDisplay"] = ""
         return body
 
@@ -45,8 +55,9 @@ class Envelopes:
                      fail_key: str | None = "Fail_Account") -> dict[str, Any]:
         """ResultItem in request order and, only when an item failed, the list of failed accounts."""
         items, failed = [], []
+        success = SUCCESS_INFO.get(operation, "")
         for account, code in results:
-            items.append({key: account, "ResultCode": code, "ResultInfo": self.info(code, operation) if code else ""})
+            items.append({key: account, "ResultCode": code, "ResultInfo": self.info(code, operation) if code else success})
             if code:
                 failed.append(account)
         payload: dict[str, Any] = {"ResultItem": items}

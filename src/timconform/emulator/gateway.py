@@ -1,8 +1,12 @@
 """The checks the REST gateway makes before an operation runs, each answered with its rule's code.
 
-Order: command path, method, query string, SDKAppID, UserSig, admin, rate limit, then the body.
-The codes come from schemas/rules.yaml through the behaviour profile, so a profile that pins
-another outcome changes the answer without touching code.
+Order: a path that is no REST command path (60002), the query string's documented parameters, SDKAppID,
+UserSig, admin; then the command, the method, unknown query parameters, the rate limit, random, the
+Content-Type header and the body. The live service checks the signature before the method, extra query
+parameters and the body: a GET, an extra parameter and a text/plain body with a bad signature all drew
+70032 (real-evidence.md, GitHub AlanViast/Remote-http); the command is routed after it too, since the
+gateway authenticates every command alike (INF). The codes come from schemas/rules.yaml through the
+behaviour profile, so a profile that pins another outcome changes the answer without touching code.
 """
 
 from __future__ import annotations
@@ -78,13 +82,14 @@ class GatewayCodes:
 class Query:
     """The five documented query parameters of one call, checked."""
 
-    __slots__ = ("sdkappid", "identifier", "usersig", "random")
+    __slots__ = ("sdkappid", "identifier", "usersig", "random", "unknown")
 
-    def __init__(self, sdkappid: int, identifier: str, usersig: str, random: int | str) -> None:
+    def __init__(self, sdkappid: int, identifier: str, usersig: str, random: int | str, unknown: bool = False) -> None:
         self.sdkappid = sdkappid
         self.identifier = identifier
         self.usersig = usersig
         self.random = random
+        self.unknown = unknown  # a parameter the docs do not name: judged after the signature (unknown_param)
 
 
 def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
@@ -105,12 +110,18 @@ def parse_query(raw: bytes, codes: GatewayCodes, behaviour: Behaviour) -> Query:
             raise ApiError(codes.query_missing, f"Query parameter {name} is missing")
     if params["contenttype"] != "json":
         raise ApiError(codes.contenttype, "contenttype must be json")
-    return Query(sdkappid, params["identifier"], params.get("usersig", ""), _random(params["random"], codes))
+    return Query(sdkappid, params["identifier"], params.get("usersig", ""), _random(params["random"], codes),
+                 not params.keys() <= _KNOWN_PARAMS)
+
+
+def refuse_unknown_params(query: Query, codes: GatewayCodes, behaviour: Behaviour) -> None:
+    """OPEN-UNKNOWN-QUERY-PARAM: refused unless its outcome ignores them."""
+    if query.unknown and behaviour.outcomes[_UNKNOWN_QUERY_PARAM] != "ignored":
+        raise ApiError(codes.unknown_param, "Unknown query parameter")
 
 
 def _params(pairs: list[tuple[str, str]], codes: GatewayCodes, behaviour: Behaviour) -> dict[str, str]:
-    """Name -> value, a repeated name read as the behaviour says (FI-QUERY-REPEATED), an unknown one refused
-    unless its outcome ignores it (OPEN-UNKNOWN-QUERY-PARAM)."""
+    """Name -> value, a repeated name read as the behaviour says (FI-QUERY-REPEATED)."""
     params: dict[str, str] = {}
     for name, value in pairs:
         if name in params:
@@ -119,8 +130,6 @@ def _params(pairs: list[tuple[str, str]], codes: GatewayCodes, behaviour: Behavi
             if behaviour.repeated_query_param == "first-wins":
                 continue
         params[name] = value
-    if behaviour.outcomes[_UNKNOWN_QUERY_PARAM] != "ignored" and not params.keys() <= _KNOWN_PARAMS:
-        raise ApiError(codes.unknown_param, "Unknown query parameter")
     return params
 
 
