@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from timconform.oracle.derived import resolve
 from timconform.oracle.recorder import CheckFailed, Recorder
 from timconform.report.model import Verdict
 from timconform.spec import Rule, Spec
@@ -42,10 +43,10 @@ class Observation:
     # precondition is missing; the rule is then Skip with this reason unless another observation judges it
 
     def __getitem__(self, name: str) -> Any:
-        return self.facts[name]
+        return resolve(self.facts[name])
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self.facts.get(name, default)
+        return resolve(self.facts.get(name, default))
 
 
 @dataclass(frozen=True)

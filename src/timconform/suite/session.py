@@ -14,6 +14,7 @@ from typing import Any
 
 from timconform.oracle import response as response_checks
 from timconform.oracle.answers import codes_by_account
+from timconform.oracle.derived import Derived, FriendSet
 from timconform.oracle.predict import Predictor
 from timconform.oracle.recorder import CheckFailed, Recorder
 from timconform.oracle.registry import Finding, Observation, evaluate, judge, load_all, record
@@ -221,7 +222,11 @@ class Session:
 
         Every asked account must come back with a relation: a read-back that leaves some out cannot show
         what is stored, so it is a failure of SUPPORT-FRIEND-CHECK-RELATION, not an empty friend table."""
+        return self._relations(from_account, to_accounts)[0]
+
+    def _relations(self, from_account: str, to_accounts: list[str]) -> tuple[dict[str, str], list[Reply]]:
         out: dict[str, str] = {}
+        replies = []
         size = self.spec.limit("friend_check_items")
         for start in range(0, len(to_accounts), size):
             chunk = to_accounts[start:start + size]
@@ -230,11 +235,13 @@ class Session:
             self.require("SUPPORT-FRIEND-CHECK-RELATION", "relations", reply, owner=from_account, asked=chunk)
             out.update({i.get("To_Account"): i.get("Relation") for i in reply.envelope["InfoItem"]
                         if isinstance(i, dict) and i.get("To_Account") in chunk})
-        return out
+            replies.append(reply)
+        return out, replies
 
-    def friends_among(self, from_account: str, to_accounts: list[str]) -> set[str]:
-        relations = self.relations(from_account, to_accounts)
-        return {a for a, r in relations.items() if r in ("CheckResult_Type_AWithB", "CheckResult_Type_BothWay")}
+    def friends_among(self, from_account: str, to_accounts: list[str]) -> FriendSet:
+        """The friends of From_Account among ``to_accounts``, as friend_check shows them (a fact a replay can read
+        again from its own answers: oracle/derived.py)."""
+        return FriendSet(Derived("friends", tuple(self._relations(from_account, to_accounts)[1]), (list(to_accounts),)))
 
     def stored(self, from_account: str, to_accounts: list[str], tags: list[str]) -> tuple[Reply, dict[str, Any]]:
         """friend_get_list: To_Account -> {tag: value} (None for a non-friend)."""

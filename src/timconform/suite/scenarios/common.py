@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from timconform.oracle.derived import Derived, Instant
 from timconform.oracle.registry import failed_first
 from timconform.oracle.response import ANSWER_RULES
 from timconform.suite.session import Session
@@ -22,25 +23,27 @@ def round_trip(session: Session, from_account: str, items: list[dict], codes: li
     if not imported or not session.wants("FI-ROUND-TRIP"):
         return
     custom = sorted({c["Tag"] for i in imported for c in i.get("CustomItem", ())})
-    reply, stored = session.stored(from_account, [i["To_Account"] for i in imported], STANDARD_TAGS + custom)
+    reply, _ = session.stored(from_account, [i["To_Account"] for i in imported], STANDARD_TAGS + custom)
     for entry in imported:
-        values = stored.get(entry["To_Account"])
-        held = session.judge("FI-ROUND-TRIP", "round_trip", reply, sent=entry, read=values)
+        held = session.judge("FI-ROUND-TRIP", "round_trip", reply, sent=entry,
+                             read=Derived("tags_of", (reply,), (entry["To_Account"],)))
         # The record read back is not the one imported: what it says of AddTime or an integer Value is no answer.
         unreached = None if held else failed_first("FI-ROUND-TRIP", "the friend read back without the values it "
                                                                     "was imported with")
-        _open_reads(session, entry, values or {}, reply, unreached)
+        _open_reads(session, entry, reply, unreached)
 
 
-def _open_reads(session: Session, entry: dict[str, Any], values: dict[str, Any], reply, unreached: str | None) -> None:
+def _open_reads(session: Session, entry: dict[str, Any], reply, unreached: str | None) -> None:
     if "AddTime" in entry:
         session.judge("OPEN-ADDTIME-READBACK", "read", reply, sent=entry["AddTime"],
-                      read=values.get("Tag_SNS_IM_AddTime"), started=session.started, now=time.time(),
+                      read=Derived("tag_value", (reply,), (entry["To_Account"], "Tag_SNS_IM_AddTime")),
+                      started=Instant(session.started), now=Instant(time.time()),
                       unreached=unreached)
     for custom in entry.get("CustomItem", ()):
         if isinstance(custom["Value"], int) and not isinstance(custom["Value"], bool):
             session.judge("OPEN-CUSTOM-VALUE-INTEGER", "read", reply, account=entry["To_Account"],
-                          sent=custom["Value"], read=values.get(custom["Tag"]), unreached=unreached)
+                          sent=custom["Value"], read=Derived("tag_value", (reply,), (entry["To_Account"], custom["Tag"])),
+                          unreached=unreached)
 
 
 def one_way(session: Session, from_account: str, to_account: str) -> None:

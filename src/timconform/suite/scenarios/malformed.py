@@ -12,6 +12,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+from timconform.oracle.derived import Derived
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.session import Session, item
@@ -180,8 +181,8 @@ def _random_reuse(session: Session, probes: Probes) -> None:
     second = probes.body()
     again = session.send_raw(second, body=second, query={"random": shared})
     to = second["AddFriendItem"][0]["To_Account"]
-    stored = again.ok and to in session.friends_among(probes.sender, [to])
-    session.judge("OPEN-RANDOM-REUSE", "repeat", again, stored=stored)
+    read_back = session.friends_among(probes.sender, [to]).derived.replies if again.ok else ()
+    session.judge("OPEN-RANDOM-REUSE", "repeat", again, stored=Derived("accepted_and_friend", (again, *read_back), (to,)))
 
 
 def _largest_items(session: Session, names: list[str]) -> list[dict[str, Any]]:

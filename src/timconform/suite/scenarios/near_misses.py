@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from timconform.oracle.answers import seen
+from timconform.oracle.derived import Derived
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.scenarios.limits import Case, send, settle, slot
@@ -61,7 +62,7 @@ def _case_variant(session: Session, owner: str, name: str, control: str) -> None
         return
     if outcome == "same-account":  # the table can agree only if the target keeps what it accepts at all
         session.require_stored(owner, [control], reply)
-    stored = name in session.friends_among(owner, [name])
+    stored = Derived("is_friend", session.friends_among(owner, [name]).derived.replies, (name,))
     session.judge(CASE, "agrees", reply, account=name, owner=owner, outcome=outcome, stored=stored)
 
 
@@ -168,7 +169,7 @@ def _judge_texts(session: Session, rule: str, owner: str, sent: list[tuple[dict[
     session.require_stored(owner, [to for to, _, _ in accepted], reply)
     listed, stored = session.stored(owner, [to for to, _, _ in accepted], sorted({t for _, t, _ in accepted}))
     for to, tag, want in accepted:
-        session.judge(rule, "read", listed, account=to, tag=tag, sent=want, read=(stored.get(to) or {}).get(tag))
+        session.judge(rule, "read", listed, account=to, tag=tag, sent=want, read=Derived("tag_value", (listed,), (to, tag)))
 
 
 @scenario("near-miss-control-characters", rules=RESPONSE_RULES + (CONTROLS, SURROGATE, "FI-VALID-ITEM-IMPORTED"))

@@ -11,6 +11,7 @@ import string
 from typing import Any
 
 from timconform.oracle.answers import seen
+from timconform.oracle.derived import NOT_A_FRIEND, Derived
 from timconform.oracle.open_questions import failure_texts
 from timconform.oracle.registry import failed_first
 from timconform.suite.registry import scenario
@@ -32,11 +33,10 @@ def _import(session: Session, from_account: str, items: list[dict[str, Any]]) ->
     return reply
 
 
-def _remark(session: Session, from_account: str, to_account: str) -> tuple[Reply, Any]:
+def _remark(session: Session, from_account: str, to_account: str) -> tuple[Reply, Derived]:
     """The stored Remark of one friend, or the marker "not a friend"."""
-    reply, stored = session.stored(from_account, [to_account], [REMARK])
-    values = stored.get(to_account)
-    return reply, ("not a friend" if values is None else values.get(REMARK))
+    reply, _ = session.stored(from_account, [to_account], [REMARK])
+    return reply, Derived("tag_value", (reply,), (to_account, REMARK, NOT_A_FRIEND))
 
 
 def _accepted(reply: Reply, account: str) -> bool:
@@ -72,7 +72,7 @@ def self_import(session: Session) -> None:
                       note="the valid item next to the refused self-import")
     elif outcome == "accepted":
         read_reply, remark = _remark(session, a, a)
-        session.judge(rule, "kept", read_reply, account=a, owner=a, friends={a} if remark != "not a friend" else set(),
+        session.judge(rule, "kept", read_reply, account=a, owner=a, friends=Derived("listed_friends", (read_reply,), ([a],)),
                       note="the accepted self-import")
 
 
@@ -176,7 +176,8 @@ def custom_value_integer(session: Session) -> None:
         # Not the friend imported: what it says of the Value is no answer.
         premise = None if values.get(SOURCE) == ADD_SOURCE else \
             failed_first("FI-ROUND-TRIP", f"{to} read back without the AddSource it was imported with")
-        session.judge(rule, "read", read_reply, account=to, sent=value, read=values.get(tag), unreached=premise)
+        session.judge(rule, "read", read_reply, account=to, sent=value, read=Derived("tag_value", (read_reply,), (to, tag)),
+                      unreached=premise)
 
 
 @scenario("open-resultinfo-text", rules=RESPONSE_RULES + (TEXT_RULE,), needs=OPEN)

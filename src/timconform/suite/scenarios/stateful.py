@@ -10,6 +10,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from timconform.oracle.answers import seen
+from timconform.oracle.derived import Derived
 from timconform.oracle.registry import failed_first
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import A_WITH_B, BOTH_WAY, RESPONSE_RULES, STANDARD_TAGS, round_trip
@@ -185,6 +186,5 @@ def round_trip_all_fields(session: Session) -> None:
     except SetupFailed as refused:  # the target does not even take the tag name
         session.judge("OPEN-REMARKTIME-READBACK", "read", refused.reply, exposed=None, **read)
         return
-    values = stored.get(to) or {}
-    exposed = {tag: value for tag, value in values.items() if tag not in STANDARD_TAGS}
+    exposed = Derived("extra_tags", (listed,), (to, list(STANDARD_TAGS)))
     session.judge("OPEN-REMARKTIME-READBACK", "read", listed, exposed=exposed, **read)
