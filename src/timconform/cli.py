@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+DEFAULT_CASSETTE_DIR = ".timconform"
 STARTED = time.time()  # the command's start: a report's duration is the wall time the user waited
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3  # the harness failed (DESIGN.md): never 1, which means a rule failed
@@ -55,7 +56,8 @@ def _existing_file(text: str) -> Path:
 def build_parser() -> _Parser:
     parser = _Parser(prog="timconform", description="Conformance suite and emulator for Tencent Cloud Chat friend_import.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_emulator, _add_run, _add_cleanup, _add_certify_client, _add_proxy, _add_usersig):
+    for add in (_add_emulator, _add_run, _add_parity, _add_profile, _add_cleanup, _add_certify_client, _add_proxy,
+                _add_usersig):
         add(commands)
     return parser
 
@@ -99,6 +101,32 @@ def _add_run(commands) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.add_argument("--verbose", action="store_true",
                      help="every rule that did not pass, with its whole reason and where it failed")
+    run.add_argument("--cassette", type=Path,
+                     help="record every exchange, redacted, with the rules judged on it, into this JSON-lines file "
+                          f"(the staging profile records {DEFAULT_CASSETTE_DIR}/cassette-<time>.jsonl by default)")
+    run.add_argument("--no-cassette", action="store_true", help="record no cassette, not even in the staging profile")
+
+
+def _add_parity(commands) -> None:
+    parity = commands.add_parser(
+        "parity", help="replay a cassette against a target and list every divergence by JSON path",
+        description="Send the cassette's requests to --target in order (fresh UserSigs, random values and account "
+                    "names), compare each answer with the recorded one after the named transformers, and judge every "
+                    "recorded observation again on the new answers. Exit 0: no divergence beyond --declared; 1: "
+                    "divergences; 2: usage; 3: the target is unreachable.")
+    parity.add_argument("cassette", type=_existing_file, help="a cassette written by timconform run --cassette")
+    parity.add_argument("--target", help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
+    parity.add_argument("--declared", type=_existing_file,
+                        help="known divergences: YAML {divergences: [{path, reason, scenario?, operation?}]}")
+    parity.add_argument("--report", type=Path, help="write the whole comparison here as JSON")
+    parity.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification")
+    parity.add_argument("--rate-limit", type=float, help="client-side calls/s for remote targets (default 100)")
+
+
+def _add_profile(commands) -> None:
+    profile = commands.add_parser("profile", help="turn a cassette into a behaviour profile for the emulator")
+    profile.add_argument("cassette", type=_existing_file, help="a cassette written by timconform run --cassette")
+    profile.add_argument("--out", type=Path, help="write the profile here instead of standard output")
 
 
 def _add_cleanup(commands) -> None:
@@ -184,6 +212,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _usersig(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "parity":
+            return _parity(args)
+        if args.command == "profile":
+            return _profile(args)
         if args.command == "cleanup":
             return _cleanup(args)
         if args.command == "certify-client":
@@ -252,7 +284,8 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _check_outputs(args.report_dir, args.write_baseline)
-    config = RunConfig(target=args.target, profile=args.profile, strict=args.strict, seed=args.seed,
+    cassette = _cassette_path(args)
+    config = RunConfig(cassette=cassette, target=args.target, profile=args.profile, strict=args.strict, seed=args.seed,
                        max_examples=args.max_examples, rate_limit=args.rate_limit, rules=_ids(args.rules),
                        skip_rules=_ids(args.skip_rules), budget=args.budget,
                        ca_bundle=str(args.ca_bundle) if args.ca_bundle else None, env=env)
@@ -271,7 +304,80 @@ def _run(args: argparse.Namespace) -> int:
               f"(exit {result.exit_code()})", file=sys.stderr)
         return result.exit_code()
     print(console.summary(result, report_dir=args.report_dir, redactor=redactor, verbose=args.verbose))
+    if cassette is not None:
+        print(f"cassette: {cassette} (replay it with: timconform parity {cassette} --target T)")
     return result.exit_code()
+
+
+def _cassette_path(args: argparse.Namespace) -> Path | None:
+    from timconform.report.write import output_file_problem
+
+    if args.no_cassette:
+        if args.cassette:
+            raise UsageError("--cassette and --no-cassette contradict each other")
+        return None
+    path = args.cassette
+    if path is None and args.profile == "staging":
+        path = Path(DEFAULT_CASSETTE_DIR) / time.strftime("cassette-%Y%m%dT%H%M%SZ.jsonl", time.gmtime())
+    if path is not None and (why := output_file_problem(path)):
+        raise UsageError(f"--cassette: {why}")
+    return path
+
+
+def _parity(args: argparse.Namespace) -> int:
+    import json
+
+    from timconform import spec as spec_module
+    from timconform.parity import cassette as cassette_module
+    from timconform.parity import replay
+    from timconform.report.redact import Redactor
+    from timconform.report.write import output_file_problem
+    from timconform.target import DEFAULT_QPS, Client, ConfigurationError, TargetUnavailable, resolve
+
+    if args.report is not None and (why := output_file_problem(args.report)):
+        raise UsageError(f"--report: {why}")
+    spec = spec_module.load()
+    try:
+        declared = replay.load_declared(args.declared) if args.declared else []
+        cassette_module.read(args.cassette)
+        target, creds = resolve(args.target or os.environ.get("TIMCONFORM_TARGET") or "emulator", spec,
+                                dict(os.environ))
+    except (replay.DeclaredError, cassette_module.CassetteError, ConfigurationError) as exc:
+        raise UsageError(str(exc)) from None
+    redactor = Redactor(creds.secret_key)
+    client = Client(target, creds, spec, redactor, qps=args.rate_limit or DEFAULT_QPS,
+                    verify=str(args.ca_bundle) if args.ca_bundle else True)
+    try:
+        result = replay.replay(spec, client, args.cassette, declared=declared, target=target.describe())
+    except TargetUnavailable as exc:
+        print(f"timconform: {target.describe()} is unreachable: {redactor.text(str(exc))}", file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        client.close()
+    if args.report is not None:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(redactor.text(json.dumps(result.as_dict(), ensure_ascii=False, indent=1)),
+                               encoding="utf-8")
+    print(redactor.text(replay.summary(spec, result)))
+    return 1 if result.undeclared else 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from timconform import spec as spec_module
+    from timconform.parity import cassette as cassette_module
+    from timconform.parity.profile import profile_text
+
+    try:
+        text = profile_text(spec_module.load(), args.cassette)
+    except cassette_module.CassetteError as exc:
+        raise UsageError(str(exc)) from None
+    if args.out is None:
+        print(text, end="")
+        return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"behaviour profile written to {args.out}: timconform emulator --behaviour {args.out}")
+    return 0
 
 
 def _check_outputs(report_dir: Path | None, baseline_file: Path | None = None) -> None:

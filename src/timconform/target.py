@@ -172,6 +172,8 @@ class UserSigSource:
         # the lifetime differs by a second each time, so two made within one second differ too.
         self.fresh_per_call = False
         self._made = itertools.count(1)  # never the lifetime of the shared UserSig
+        # How each UserSig was made, never what it is: a cassette names these, and a replay makes their like.
+        self.described: dict[str, dict[str, Any]] = {}
 
     def current(self) -> str:
         with self._lock:
@@ -187,7 +189,25 @@ class UserSigSource:
         sig = usersig.generate(sdkappid if sdkappid is not None else self._creds.sdkappid, identifier,
                                key if key is not None else self._creds.secret_key, expire=lifetime, now=now)
         self._redactor.add(sig)
+        self.described[sig] = {"identifier": identifier, "sdkappid": sdkappid, "expire": lifetime,
+                               "key": "app" if key is None or key == self._creds.secret_key else "other",
+                               "age": None if now is None else max(0, int(time.time()) - now)}
         return sig
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One request as it left, secrets and all: only a tap that knows how to redact it sees this."""
+
+    operation: str
+    method: str
+    path: str
+    query: str
+    content: bytes
+    headers: dict[str, str]
+    elsewhere: str | None  # a base URL other than the target's (FI-HTTPS-ONLY's plain-HTTP probe)
+    fresh_random: bool  # the client drew ``random`` itself (a replay draws its own)
+    body: Any = None  # the object the body was made from, when it was made from one
 
 
 @dataclass
@@ -248,6 +268,7 @@ class Client:
         self.codes: Counter[int] = Counter()  # every non-zero code answered, by code
         self._calls_lock = threading.Lock()
         self._unreachable: str | None = None
+        self.tap: Any = None  # sees every request as sent and its reply (a cassette: parity/cassette.py)
         self._rate_codes = frozenset(c.code for c in spec.codes.values() if c.klass == "rate-limit")
         # TCP_NODELAY: httpcore writes headers and body separately, and Nagle's algorithm meeting the
         # server's delayed ACK stalls every call by ~40 ms (measured on loopback).
@@ -282,7 +303,12 @@ class Client:
         attempt = 0
         while True:
             query_string = raw_query if raw_query is not None else urlencode(self.query(**(query or {})))
+            sent = Sent(operation, method, path, query_string, content, {"Content-Type": "application/json", **(headers or {})},
+                        base_url,
+                        fresh_random=raw_query is None and "random" not in (query or {}), body=body)
             reply = self._send(operation, method, f"{path}?{query_string}", content, headers, base_url)
+            if self.tap is not None:
+                self.tap(sent, reply)
             retryable = reply.status in RETRY_STATUSES or reply.exchange.error is not None or (
                 retry_rate_limit and reply.error_code in self._rate_codes)
             if not retryable or base_url is not None:
@@ -295,6 +321,13 @@ class Client:
                 raise TargetUnavailable(why)
             time.sleep(RETRY_DELAYS[attempt])
             attempt += 1
+
+    def send(self, operation: str, method: str, path_and_query: str, content: bytes,
+             headers: Mapping[str, str] | None = None) -> Reply:
+        """One request exactly as given (a replay's): paced and counted, never retried."""
+        if self._unreachable is not None:
+            raise TargetUnavailable(self._unreachable)
+        return self._send(operation, method, path_and_query, content, headers)
 
     def _why(self, reply: Reply) -> str:
         if reply.status in RETRY_STATUSES:

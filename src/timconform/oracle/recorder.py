@@ -56,6 +56,7 @@ class Recorder:
         self._lock = threading.Lock()
         self.max_evidence = max_evidence  # None: every failure is kept as evidence
         self.context: str | None = None  # the scenario running now: where a failure is said to happen
+        self.cassette = None  # hears of every judgement with its observation (parity/cassette.py)
         self.codes_seen: Counter = Counter()
         self.unknown_codes: Counter = Counter()
 

@@ -160,6 +160,8 @@ def judge(spec: Spec, recorder: Recorder, rule_id: str, observation: Observation
         found = Finding("error", message=f"the check of {rule_id} crashed ({type(exc).__name__}: "
                                          f"{' '.join(str(exc).split())[:200]}) on the answer to {where}")
     record(recorder, rule_id, found)
+    if recorder.cassette is not None:
+        recorder.cassette.judged(rule_id, observation, found)
     return found
 
 

@@ -18,17 +18,18 @@ class Scenario:
     # profile that probes open questions), "full" (the full profile only), "https" (a target addressed over HTTPS)
     needs: frozenset[str]
     doc: str
+    replay: str | None = None  # why its exchanges cannot be replayed one after another (timing, concurrency)
 
 
 SCENARIOS: list[Scenario] = []
 
 
-def scenario(name: str, *, rules: tuple[str, ...] | list[str], profiles=ALL_PROFILES, needs=()):
+def scenario(name: str, *, rules: tuple[str, ...] | list[str], profiles=ALL_PROFILES, needs=(), replay=None):
     """Register a scenario under ``name``; ``rules`` are the catalogue ids its checks may record."""
 
     def register(fn: Callable) -> Callable:
         SCENARIOS.append(Scenario(name, tuple(rules), fn, frozenset(profiles), frozenset(needs),
-                                  (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else name))
+                                  (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else name, replay))
         return fn
 
     return register

@@ -42,6 +42,7 @@ class RunConfig:
     ledger: Path | None = None  # staging: where the friendship ledger lives
     app: Any = None  # an ASGI app to certify in-process instead of a named target (tests, mutants)
     app_url: str = "http://emulator"  # where that app stands (https:// for a stand-in for a TLS endpoint)
+    cassette: Path | None = None  # record every exchange here (parity/cassette.py)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
@@ -82,6 +83,7 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
                     budget=config.budget or profile.budget, verify=config.ca_bundle or True)
     tags = target.custom_tags if target.custom_tags is not None else custom_tags_from_env(config.env)
     session = Session(spec, client, recorder, profile, seed, custom_tags=tags)
+    cassette = _cassette(config, session, target, profile, seed) if config.cassette else None
     started = time.time()
     unreachable = None
     try:
@@ -92,10 +94,14 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
     except CredentialsRefused:
         client.close()
         raise
-    if unreachable is None:
-        _run_all(config, session, target, creds, profile, progress_factory, selected)
-    else:
-        client.close()
+    try:
+        if unreachable is None:
+            _run_all(config, session, target, creds, profile, progress_factory, selected)
+        else:
+            client.close()
+    finally:
+        if cassette is not None:
+            cassette.close()
     meta = {"suite_version": __version__, "spec_sha256": spec.sha256, "target": target.describe(),
             "target_kind": target.kind, "profile": profile.name, "seed": seed, "strict": config.strict,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -127,9 +133,25 @@ def _run_all(config: RunConfig, session: Session, target, creds, profile, progre
     finally:
         try:
             if ledger is not None:  # also after a failure or Ctrl-C
+                if session.recorder.cassette is not None:
+                    session.recorder.cassette.scenario = "staging-cleanup"
                 staging.cleanup(client, ledger, batch=session.spec.limit("friend_delete_items"))
         finally:
             client.close()
+
+
+def _cassette(config: RunConfig, session: Session, target, profile, seed: int):
+    from timconform.parity.cassette import CassetteWriter
+
+    client = session.client
+    writer = CassetteWriter(config.cassette, redactor=client.redactor, usersigs=client.usersigs, creds=client.creds,
+                            header={"suite_version": __version__, "spec_sha256": session.spec.sha256,
+                                    "target": target.describe(), "target_kind": target.kind, "profile": profile.name,
+                                    "seed": seed, "account_prefix": session.run_prefix,
+                                    "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    writer.scenario = "preflight"
+    client.tap = session.recorder.cassette = writer
+    return writer
 
 
 def _coverage(spec: spec_module.Spec, codes: Mapping[int, int]) -> dict[str, Any]:
@@ -160,6 +182,9 @@ def _start_staging(config: RunConfig, session: Session, target, creds) -> stagin
     ledger.start(target=target.describe(), sdkappid=creds.sdkappid, identifier=creds.identifier)
     session.ledger = ledger
     session.pool = staging.pool_names(session.profile.pool)
+    if session.recorder.cassette is not None:
+        session.recorder.cassette.flush()
+        session.recorder.cassette.scenario = "staging-pool"
     session.import_accounts(session.pool)
     return ledger
 
@@ -201,6 +226,10 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
     status = "ok"
     redact = session.client.redactor.text
     recorder.context = scenario.name
+    cassette = recorder.cassette
+    if cassette is not None:
+        cassette.flush()  # what came before (the preflight, the staging pool) under its own name
+        cassette.scenario, cassette.not_replayable = scenario.name, scenario.replay
     try:
         scenario.fn(session)
     except SetupFailed as exc:  # a documented-valid call refused: the Fail of the rule that makes it valid
@@ -218,6 +247,9 @@ def _run_scenario(scenario: Scenario, session: Session, target, profile, progres
         status = "error"
     finally:
         recorder.context = None
+        if cassette is not None:
+            cassette.flush()
+            cassette.scenario, cassette.not_replayable = None, None
     if progress:
         progress.step(scenario.name, status, time.perf_counter() - started)
 

@@ -149,8 +149,10 @@ class Session:
         Fail of ``rule_id`` (SetupFailed, recorded by the runner); an answer the check cannot read stops it with
         the scenario's rules not reached (the response rules judged that answer). ``partial``: the step checks
         only part of what the rule says, so its passing is no Pass of the rule."""
-        found = evaluate(self.spec, rule_id, Observation(kind, reply=reply, request=request, account=account,
-                                                         note=note, facts=facts))
+        observation = Observation(kind, reply=reply, request=request, account=account, note=note, facts=facts)
+        found = evaluate(self.spec, rule_id, observation)
+        if self.recorder.cassette is not None:
+            self.recorder.cassette.judged(rule_id, observation, found)
         if found.status == "fail":
             raise SetupFailed(rule_id, found.message, reply)
         if found.status in ("skip", "error"):

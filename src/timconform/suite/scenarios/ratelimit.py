@@ -77,7 +77,9 @@ def _burst_rules(session: Session, rule_id: str, operation: str, shots: list[Sho
         session.judge("OPEN-RATE-LIMIT-CODE", "burst", shots=shots, note=f"{operation} over {limit} calls/s")
 
 
-@scenario("rate-limit-burst", rules=RULES, needs=("rate-burst",))
+@scenario("rate-limit-burst", rules=RULES, needs=("rate-burst",),
+          replay="a burst against a rate limit: its answers depend on the timing of the calls and on the emulator's "
+                 "rate limit, switched on by the suite outside HTTP")
 def rate_limit_burst(session: Session) -> None:
     """Over 200 friend_import and over 100 account_check calls within one second meet a rate-limit code in
     HTTP 200 after the documented number of calls."""

@@ -129,7 +129,8 @@ def partial_success(session: Session) -> None:
                   note="the valid item of a partly failed batch")
 
 
-@scenario("write-conflict", rules=RESPONSE_RULES + ("FI-WRITE-CONFLICT", "FI-VALID-ITEM-IMPORTED"))
+@scenario("write-conflict", rules=RESPONSE_RULES + ("FI-WRITE-CONFLICT", "FI-VALID-ITEM-IMPORTED"),
+          replay="concurrent imports: one after another they cannot conflict")
 def write_conflict(session: Session) -> None:
     """Concurrent imports for one user: each applied, or refused with 30008 and applied on retry."""
     rule = "FI-WRITE-CONFLICT"

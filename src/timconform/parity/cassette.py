@@ -1,0 +1,263 @@
+"""The cassette: every exchange of a run with a target, one JSON object per line, redacted like every report.
+
+Line 1 is the header (``"type": "header"``): the target, the suite version, the run's account prefix and the
+moment it started. Each later line is one exchange (``"type": "exchange"``): the scenario it belongs to, the
+request as sent (the query string with ``<usersig:N>``, ``<random>``, ``<sdkappid>`` and ``<identifier>``
+standing for what a replay supplies itself), the answer as received (its body as the exact text, so field
+order survives), and ``judged``: each rule checked on it, with what the check found and the observation it
+saw (parity/observations.py), so that ``timconform parity`` can judge it again on another target's answers.
+
+No secret is written: a UserSig is described (who for, which key: "app" or "other", its lifetime), never
+kept; the secret key and anything shaped like a UserSig are redacted from every text. A request that carried
+a secret the description cannot stand for is marked ``"replay": <why not>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+from timconform.parity.observations import NotRecordable, encode
+from timconform.report.redact import Redactor
+
+VERSION = 1
+MAX_BODY = 1 << 20  # a request body over 1 MiB (the padded oversize probe) is described, not kept
+SETUP_OPERATIONS = frozenset({"multiaccount_import", "account_import"})
+MIN_CUT = 8  # a UserSig cut shorter than this is no recognisable part of one
+
+
+@dataclass
+class _Pending:
+    number: int
+    scenario: str | None
+    sent: Any
+    reply: Any
+    why_not: str | None = None  # the scenario's reason its exchanges cannot be replayed one after another
+    judged: list[dict[str, Any]] = field(default_factory=list)
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    encoded: dict[int, int] = field(default_factory=dict)  # id(observation) -> index into observations
+    seen: list[Any] = field(default_factory=list)  # the observations themselves: their ids stay theirs
+
+
+class CassetteWriter:
+    """A Client tap and a Recorder listener that writes the cassette, a scenario at a time."""
+
+    def __init__(self, path: Path, *, redactor: Redactor, usersigs: Any, creds: Any, header: Mapping[str, Any]) -> None:
+        self.path, self._redactor, self._usersigs, self._creds = path, redactor, usersigs, creds
+        self.started = time.time()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("w", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._by_exchange: dict[int, _Pending] = {}
+        self._sig_numbers: dict[str, int] = {}
+        self.scenario: str | None = None
+        self.not_replayable: str | None = None  # set while a scenario whose order or timing matters runs
+        self.count = 0
+        self._write({"type": "header", "cassette": VERSION, "started": self.started, **header})
+
+    # -- the tap: every request and its reply ------------------------------------------------------
+
+    def __call__(self, sent: Any, reply: Any) -> None:
+        with self._lock:
+            self.count += 1
+            # Accounts a scenario imports are used by later ones: their import is replayed wherever it happened.
+            why_not = None if sent.operation in SETUP_OPERATIONS else self.not_replayable
+            pending = _Pending(self.count, self.scenario, sent, reply, why_not)
+            self._pending.append(pending)
+            self._by_exchange[id(reply.exchange)] = pending
+
+    def judged(self, rule_id: str, observation: Any, found: Any) -> None:
+        """A check's finding, kept with the exchange it judged (or the newest one its facts came from)."""
+        with self._lock:
+            pending = self._home(observation)
+            if pending is None:
+                return
+            entry = {"rule": rule_id, "status": found.status}
+            if found.outcome:
+                entry["outcome"] = found.outcome
+            if found.message:
+                entry["message"] = self._redactor.text(found.message)[:300]
+            index = pending.encoded.get(id(observation))
+            if index is None:
+                try:
+                    data = encode(observation, exchange_of=self._number, started=self.started,
+                                  body_of=lambda value: _part_of(pending.sent.body, value))
+                    data = json.loads(self._redactor.text(json.dumps(data, ensure_ascii=False)))
+                except (NotRecordable, TypeError, ValueError) as exc:
+                    data = {"unrecordable": str(exc)}
+                pending.observations.append(data)
+                pending.seen.append(observation)
+                index = pending.encoded[id(observation)] = len(pending.observations) - 1
+            entry["observation"] = index
+            pending.judged.append(entry)
+
+    def _number(self, reply: Any) -> int | None:
+        pending = self._by_exchange.get(id(getattr(reply, "exchange", None)))
+        return pending.number if pending is not None else None
+
+    def _home(self, observation: Any) -> _Pending | None:
+        pending = self._by_exchange.get(id(getattr(observation.reply, "exchange", None)))
+        if pending is None and self._pending:
+            pending = self._pending[-1]
+        return pending
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the exchanges held so far (a scenario's, once it is over)."""
+        with self._lock:
+            pending, self._pending, self._by_exchange = self._pending, [], {}
+            for entry in pending:
+                self._write(self._line(entry))
+            self._file.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._write({"type": "footer", "ended": time.time(), "exchanges": self.count})
+        self._file.close()
+
+    def _write(self, line: Mapping[str, Any]) -> None:
+        self._file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def _line(self, entry: _Pending) -> dict[str, Any]:
+        sent, reply, text = entry.sent, entry.reply, self._redactor.text
+        query, sigs, why_not = self._query(sent)
+        why_not = entry.why_not or why_not
+        line: dict[str, Any] = {"type": "exchange", "n": entry.number, "scenario": entry.scenario,
+                                "operation": sent.operation, "method": sent.method, "path": sent.path,
+                                "query": query, "usersigs": sigs,
+                                "headers": {k: text(v) for k, v in sent.headers.items()}}
+        if len(sent.content) > MAX_BODY:
+            line["body_size"] = len(sent.content)
+            why_not = why_not or f"its {len(sent.content)}-byte body is not kept in the cassette"
+        else:
+            try:
+                body = sent.content.decode("utf-8")
+            except UnicodeDecodeError:  # kept byte for byte (the non-UTF-8 probes)
+                line["body_base64"] = base64.b64encode(sent.content).decode("ascii")
+            else:
+                line["body"] = text(body)
+                if line["body"] != body:
+                    why_not = why_not or "its body carried a secret"
+        if sent.elsewhere is not None:
+            why_not = why_not or f"sent to {self._redactor.url(sent.elsewhere)}, not to the target"
+        exchange = reply.exchange
+        if exchange.error is not None:
+            line["error"] = exchange.error
+        else:
+            line["status"] = exchange.status
+            line["response_headers"] = dict(exchange.response_headers)
+            line["response"] = exchange.response_body
+        line["elapsed_ms"] = round(exchange.elapsed_ms, 1)
+        if why_not:
+            line["replay"] = why_not
+        line["judged"] = entry.judged
+        line["observations"] = entry.observations
+        return line
+
+    def _query(self, sent: Any) -> tuple[str, dict[str, Any], str | None]:
+        """The query string with what a replay supplies as tokens; the UserSigs it names, described."""
+        pieces, sigs, why_not = [], {}, None
+        for piece in sent.query.split("&") if sent.query else []:
+            key, eq, value = piece.partition("=")
+            name, plain = unquote_plus(key), unquote_plus(value)
+            if name == "usersig" and plain:
+                described = self._describe(plain)
+                if described is not None:
+                    number, description = described
+                    sigs[str(number)] = description
+                    value = f"<usersig:{number}>"
+            elif name == "random" and sent.fresh_random:
+                value = "<random>"
+            elif name == "sdkappid" and plain == str(self._creds.sdkappid):
+                value = "<sdkappid>"
+            elif name == "identifier" and plain == self._creds.identifier:
+                value = "<identifier>"
+            pieces.append(f"{key}{eq}{value}")
+        query = "&".join(pieces)
+        redacted = self._redactor.text(query)
+        if redacted != query:
+            why_not = "its query carried a UserSig the cassette cannot describe"
+        return redacted, sigs, why_not
+
+    def _describe(self, sig: str) -> tuple[int, dict[str, Any]] | None:
+        described = self._usersigs.described
+        whole = described.get(sig)
+        cut = None
+        if whole is None and len(sig) >= MIN_CUT:
+            source = next((s for s in described if s.startswith(sig) and s != sig), None)
+            if source is not None:
+                whole, cut = described[source], len(sig)
+        if whole is None:
+            return None
+        description = {k: v for k, v in whole.items() if v is not None}
+        if description.get("identifier") == self._creds.identifier:
+            description["identifier"] = "<identifier>"
+        if cut is not None:
+            description["cut"] = cut
+        key = json.dumps(description, sort_keys=True)
+        number = self._sig_numbers.setdefault(key, len(self._sig_numbers) + 1)
+        return number, description
+
+
+def _part_of(body: Any, value: Any) -> str | None:
+    if body is None or isinstance(value, (str, int, float, bool)) or value is None:
+        return None
+    if value is body:
+        return "body"
+    if isinstance(body, dict) and value is body.get("AddFriendItem"):
+        return "AddFriendItem"
+    return None
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+class CassetteError(ValueError):
+    """A file that is not a cassette this version reads: one line for the user, exit code 2."""
+
+
+def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The header (with ``ended`` from the footer, when the recording finished) and the exchanges."""
+    lines = list(_lines(path))
+    if not lines or lines[0].get("type") != "header":
+        raise CassetteError(f"{path} is no timconform cassette (its first line is not a header)")
+    header = lines[0]
+    if header.get("cassette") != VERSION:
+        raise CassetteError(f"{path} is a cassette of version {header.get('cassette')!r}; this timconform reads "
+                            f"version {VERSION}")
+    footer = next((line for line in lines if line.get("type") == "footer"), {})
+    header = {**header, "ended": footer.get("ended")}
+    exchanges = [line for line in lines[1:] if line.get("type") == "exchange"]
+    for line in exchanges:
+        if not isinstance(line.get("n"), int) or not isinstance(line.get("path"), str) or \
+                not isinstance(line.get("method"), str):
+            raise CassetteError(f"{path}: an exchange without n, method and path ({str(line)[:80]})")
+    return header, exchanges
+
+
+def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, text in enumerate(handle, 1):
+                if not text.strip():
+                    continue
+                try:
+                    line = json.loads(text)
+                except ValueError as exc:
+                    raise CassetteError(f"{path}:{number} is not JSON ({exc})") from None
+                if not isinstance(line, dict):
+                    raise CassetteError(f"{path}:{number} is not a JSON object")
+                yield line
+    except OSError as exc:
+        raise CassetteError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CassetteError(f"{path} is not UTF-8 text") from None
+
