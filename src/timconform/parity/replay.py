@@ -119,7 +119,7 @@ class _Replay:
         self.recorded_prefix = header.get("account_prefix") or ""
         self.prefix = fresh_prefix(self.recorded_prefix) if self.recorded_prefix else ""
         self.started = time.time()
-        self._sigs: dict[int, str] = {}
+        self._sigs: dict[str, str] = {}
         self.replies: dict[int, Reply] = {}  # n -> the replayed answer, its names read as the recording's
         self.descriptions: dict[int, dict[str, Any]] = {}
 
@@ -127,9 +127,12 @@ class _Replay:
         return text.replace(self.recorded_prefix, self.prefix) if self.recorded_prefix else text
 
     def usersig(self, number: int) -> str:
-        if number not in self._sigs:
-            self._sigs[number] = self._make(self.descriptions[number])
-        return self._sigs[number]
+        """One UserSig per description (a cassette written by hand may number each line's from 1)."""
+        description = self.descriptions[number]
+        key = json.dumps(description, sort_keys=True)
+        if key not in self._sigs:
+            self._sigs[key] = self._make(description)
+        return self._sigs[key]
 
     def _make(self, description: Mapping[str, Any]) -> str:
         if "literal" in description:
@@ -146,6 +149,7 @@ class _Replay:
         return sig[:description["cut"]] if "cut" in description else sig
 
     def send(self, line: Mapping[str, Any]) -> Reply:
+        self.descriptions = {}
         for number, description in (line.get("usersigs") or {}).items():
             self.descriptions[int(number)] = description
         creds = self.client.creds
