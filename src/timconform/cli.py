@@ -293,6 +293,8 @@ def _run(args: argparse.Namespace) -> int:
         result, redactor = run(config, progress_factory=lambda total: console.Progress(total, quiet=args.quiet))
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+    if redactor.warning():
+        print(f"timconform: {redactor.warning()}", file=sys.stderr)
     if known is not None:
         baseline.apply(result, known)
     written = write_outputs(result, redactor, args.report_dir)
@@ -345,6 +347,8 @@ def _parity(args: argparse.Namespace) -> int:
     except (replay.DeclaredError, cassette_module.CassetteError, ConfigurationError) as exc:
         raise UsageError(str(exc)) from None
     redactor = Redactor(creds.secret_key)
+    if redactor.warning():
+        print(f"timconform: {redactor.warning()}", file=sys.stderr)
     client = Client(target, creds, spec, redactor, qps=args.rate_limit or DEFAULT_QPS,
                     verify=str(args.ca_bundle) if args.ca_bundle else True)
     try:

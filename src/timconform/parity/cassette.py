@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from timconform.parity.observations import NotRecordable, encode
-from timconform.report.redact import Redactor
+from timconform.report.redact import PLACEHOLDER, Redactor
 
 VERSION = 1
 MAX_BODY = 1 << 20  # a request body over 1 MiB (the padded oversize probe) is described, not kept
@@ -171,7 +171,12 @@ class CassetteWriter:
             name, plain = unquote_plus(key), unquote_plus(value)
             if name == "usersig" and plain:
                 described = self._describe(plain)
-                if described is not None:
+                if described is None and self._redactor.text(plain) != plain:
+                    # Secret-like but made by no description: never kept, and the line not replayable.
+                    value, why_not = PLACEHOLDER, "its UserSig is none the run made, so the cassette cannot describe it"
+                elif described is None:
+                    pass  # no UserSig at all ("not-a-usersig", ""): kept as sent
+                else:
                     number, description = described
                     sigs[str(number)] = description
                     value = f"<usersig:{number}>"
@@ -185,7 +190,7 @@ class CassetteWriter:
         query = "&".join(pieces)
         redacted = self._redactor.text(query)
         if redacted != query:
-            why_not = "its query carried a UserSig the cassette cannot describe"
+            why_not = why_not or "its query carried a secret the cassette cannot describe"
         return redacted, sigs, why_not
 
     def _describe(self, sig: str) -> tuple[int, dict[str, Any]] | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from timconform import usersig_styles
 from timconform.oracle.registry import evaluate, load_all
 from timconform.parity import cassette as cassette_module
 from timconform.parity.diff import NOT_JSON, Divergence, diff, parse, pattern, plain
@@ -140,6 +141,11 @@ class _Replay:
         creds = self.client.creds
         identifier = description.get("identifier", "<identifier>")
         identifier = creds.identifier if identifier == "<identifier>" else self.rename(identifier)
+        if "style" in description:  # the Node or Go generator's format, '_'-padded or stripped, as recorded
+            sig = usersig_styles.padded(description["style"], identifier, creds.sdkappid, creds.secret_key,
+                                        int(time.time()))
+            self.client.redactor.add(sig)
+            return sig.rstrip("_") if description.get("padding") == "stripped" else sig
         key = creds.secret_key if description.get("key", "app") == "app" else \
             (OTHER_KEY if OTHER_KEY != creds.secret_key else "6" * 64)
         age = description.get("age")

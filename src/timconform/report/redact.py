@@ -2,39 +2,63 @@
 
 Two layers: structural (the ``usersig`` query parameter is replaced wherever a URL or query is
 recorded) and textual (every secret the run knows, the secret key and each UserSig it made, is
-replaced in any text before it is written).
+replaced in any text before it is written, as it is and URL-encoded, and anything shaped like a
+UserSig of any zlib level is replaced too).
+
+A secret is replaced where it stands as a whole token, never inside a longer word: with a one-letter
+test key "k", "Skip" stays "Skip". A secret too short to be told from ordinary text (under
+MIN_SAFE_LENGTH characters) is reported by :attr:`Redactor.weak`, and the command warns once.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 PLACEHOLDER = "<redacted>"
 SECRET_PARAMS = frozenset({"usersig"})
-# A UserSig is zlib+base64 with Tencent's substitutions; compressed JSON always starts "eJ" (zlib header 78 9c/78 01).
-_USERSIG_SHAPE = re.compile(r"eJ[0-9A-Za-z*\-_]{40,}")
+MIN_SAFE_LENGTH = 16
+# A UserSig is zlib+base64 with Tencent's substitutions (+/= -> *-_). The zlib header makes its first three
+# characters: 78 01 (levels 0-1, as the Go library writes it) "eA[E-H]", 78 5e (2-5) "eF[4-7]", 78 9c (the
+# default) "eJ[w-z]", 78 da (7-9) "eN[o-r]". A '*' may stand URL-encoded as %2A.
+_USERSIG_SHAPE = re.compile(r"(?<![0-9A-Za-z])e(?:A[E-H]|F[4-7]|J[w-z]|N[o-r])(?:[0-9A-Za-z\-_*]|%2[Aa]){40,}")
+_WORD = "0-9A-Za-z"
 
 
 class Redactor:
     """Knows the run's secrets and removes them from any text."""
 
     def __init__(self, *secrets: str) -> None:
-        self._secrets: set[str] = {s for s in secrets if s}
+        self._secrets: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
+        self.weak: list[int] = []  # the lengths of secrets too short to redact safely
+        for secret in secrets:
+            self.add(secret)
 
     def add(self, secret: str) -> None:
-        if secret:
-            with self._lock:
-                self._secrets.add(secret)
+        if not secret or secret in self._secrets:
+            return
+        with self._lock:
+            self._secrets.add(secret)
+            self._pattern = None
+            if len(secret) < MIN_SAFE_LENGTH:
+                self.weak.append(len(secret))
+
+    def _compiled(self) -> re.Pattern[str] | None:
+        with self._lock:
+            if self._pattern is None and self._secrets:
+                forms = {form for s in self._secrets for form in (s, quote_plus(s), quote(s, safe=""))}
+                alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
+                # Whole tokens only: not preceded or followed by a letter or digit.
+                self._pattern = re.compile(f"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])")
+            return self._pattern
 
     def text(self, value: str) -> str:
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, PLACEHOLDER)
+        pattern = self._compiled()
+        if pattern is not None:
+            value = pattern.sub(PLACEHOLDER, value)
         return _USERSIG_SHAPE.sub(PLACEHOLDER, value)
 
     def url(self, url: str) -> str:
@@ -42,3 +66,10 @@ class Redactor:
         query = [(k, PLACEHOLDER if k.lower() in SECRET_PARAMS else v)
                  for k, v in parse_qsl(parts.query, keep_blank_values=True)]
         return self.text(urlunsplit(parts._replace(query=urlencode(query, safe="<>"))))
+
+    def warning(self) -> str | None:
+        """One line for the user when a secret is too short to be redacted everywhere it appears."""
+        if not self.weak:
+            return None
+        return (f"warning: a secret of {min(self.weak)} characters is redacted only where it stands alone; "
+                f"inside longer words it cannot be told from ordinary text (use a key of {MIN_SAFE_LENGTH}+ characters)")

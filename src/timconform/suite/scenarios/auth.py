@@ -2,22 +2,18 @@
 
 Each refusal probe sends a valid body (fresh accounts, a fresh To_Account per probe) with one part
 of the query's authentication broken, then reads state back with the real admin: nothing may have
-been imported. The format probes build UserSigs here from the documented byte format
-(api-facts §5.1, clients.md §4) rather than through timconform.usersig, so a bug shared by the
-suite's generator and a target's verifier cannot hide itself.
+been imported. The format probes build UserSigs with timconform.usersig_styles, from the documented
+byte format rather than through timconform.usersig, so a bug shared by the suite's generator and a
+target's verifier cannot hide itself.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
 import time
-import zlib
-from collections.abc import Callable
 from typing import Any
 
+from timconform import usersig_styles
 from timconform.suite.registry import scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.session import Session, item
@@ -99,64 +95,20 @@ def auth_usersig_reuse(session: Session) -> None:
                       note=f"request {n} of {len(targets)} carrying the same valid usersig")
 
 
-# -- UserSigs in the formats of the other official generators ---------------------------------------
-
-def _signature(key: str, identifier: str, sdkappid: int, t: int, expire: int) -> str:
-    # Line order time-then-expire, every line ending in "\n"; the key's UTF-8 bytes, not hex-decoded (§5.1).
-    content = f"TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{t}\nTLS.expire:{expire}\n"
-    digest = hmac.new(key.encode("utf-8"), content.encode("utf-8"), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _pack(doc: dict[str, Any], *, level: int) -> str:
-    compact = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(zlib.compress(compact, level)).decode("ascii").translate(_TO_TENCENT)
-
-
-def _node_style(identifier: str, sdkappid: int, key: str, t: int, expire: int) -> str:
-    """npm tls-sig-api-v2: compact JSON, TLS.time before TLS.expire, default zlib level (clients.md §4)."""
-    doc = {"TLS.ver": "2.0", "TLS.identifier": identifier, "TLS.sdkappid": sdkappid, "TLS.time": t,
-           "TLS.expire": expire, "TLS.sig": _signature(key, identifier, sdkappid, t, expire)}
-    return _pack(doc, level=zlib.Z_DEFAULT_COMPRESSION)
-
-
-def _go_style(identifier: str, sdkappid: int, key: str, t: int, expire: int) -> str:
-    """Go tls-sig-api-v2: encoding/json (compact) and zlib NoCompression, i.e. stored blocks (§5.1 step 5)."""
-    doc = {"TLS.ver": "2.0", "TLS.identifier": identifier, "TLS.sdkappid": sdkappid, "TLS.expire": expire,
-           "TLS.time": t, "TLS.sig": _signature(key, identifier, sdkappid, t, expire)}
-    return _pack(doc, level=0)
-
-
-def _padded(build: Callable[[int, int], str], now: int) -> str:
-    """A sig whose base64 ends in '_' padding. Level-0 zlib output grows only with the JSON text, so the
-    lifetime's digit count is varied as well as the time."""
-    for expire in (86400, 864000, 8640000):
-        for back in range(8):
-            sig = build(now - back, expire)
-            if sig.endswith("_"):
-                return sig
-    raise AssertionError("no '_'-padded usersig found")  # three consecutive lengths cannot all be multiples of 3
-
-
 @scenario("auth-usersig-formats", rules=RESPONSE_RULES + ("FI-AUTH-USERSIG-FORMATS",))
 def auth_usersig_formats(session: Session) -> None:
     """UserSigs as the Node and Go generators write them, padded and unpadded, are all accepted."""
     creds = session.client.creds
-    now = int(time.time())
-
-    def node(t: int, expire: int) -> str:
-        return _node_style(creds.identifier, creds.sdkappid, creds.secret_key, t, expire)
-
-    def go(t: int, expire: int) -> str:
-        return _go_style(creds.identifier, creds.sdkappid, creds.secret_key, t, expire)
-
-    node_sig, go_sig = _padded(node, now), _padded(go, now)
-    variants = [("a Node-style usersig (compact JSON, time before expire), '_'-padded", node_sig),
-                ("the same Node-style usersig with its '_' padding stripped", node_sig.rstrip("_")),
-                ("a Go-style usersig (zlib level 0), '_'-padded", go_sig),
-                ("the same Go-style usersig with its '_' padding stripped", go_sig.rstrip("_"))]
+    variants = []
+    for style, name in (("node", "a Node-style usersig (compact JSON, time before expire)"),
+                        ("go", "a Go-style usersig (zlib level 0)")):
+        padded = usersig_styles.padded(style, creds.identifier, creds.sdkappid, creds.secret_key, int(time.time()))
+        variants += [(f"{name}, '_'-padded", padded, {"style": style, "padding": "kept"}),
+                     (f"the same {name.split(' (')[0][2:]} with its '_' padding stripped", padded.rstrip("_"),
+                      {"style": style, "padding": "stripped"})]
     sender, *targets = session.accounts(1 + len(variants))
-    for (what, sig), to in zip(variants, targets):
+    for (what, sig, description), to in zip(variants, targets):
         session.client.redactor.add(sig)
+        session.client.usersigs.described[sig] = {**description, "identifier": creds.identifier}
         reply = session.friend_import(sender, [item(to)], query={"usersig": sig})
         session.judge("FI-AUTH-USERSIG-FORMATS", "accepted_call", reply, note=what)
