@@ -180,6 +180,8 @@ def test_server_time_reads_only_integers_near_the_run_as_volatile() -> None:
     window = Window(1_700_000_000, 1_700_000_060)
     body = parse('{"AddTime":1700000030,"Sent":1600000000,"ErrorCode":70032}')
     assert [v for _, v in server_time(window)(body)] == ["<server time>", 1600000000, 70032]
+    # A hand-made cassette's window (started 0) never reads a code or a count as a time.
+    assert [v for _, v in server_time(Window(0, 0))(parse('{"ErrorCode":0,"N":300}'))] == [0, 300]
 
 
 def test_run_records_a_cassette_on_request_and_profile_turns_it_into_a_behaviour(tmp_path: Path, capsys,
@@ -269,3 +271,116 @@ def test_a_mock_answering_gateway_failures_like_the_live_bodies_fails_no_rule_th
         {r: verdicts[r].verdict.name for r in TOUCHED}
     assert all(verdicts[r].checks > 0 for r in TOUCHED), {r: verdicts[r].checks for r in TOUCHED}
     assert {"70032", "60002"} <= set(result.coverage["elicited"])  # the mock's rewritten bodies were judged
+
+
+# -- what a review of the first version found (each was a wrong verdict or a crash) --------------------------
+
+def test_a_replay_with_another_app_admin_and_key_finds_no_divergence(recorded) -> None:
+    """The credentials transformer: the replay's SDKAppID, admin and key stand for the recording's everywhere
+    (query, the preflight's body, the answers naming the admin, "the app's SDKAppID plus one")."""
+    path, _, _ = recorded
+    key = "f" * 64
+    other = Emulator(EmulatorConfig(rate_limit=None, custom_tags=TAGS, sdkappid=1400000001, admins=("ops_admin",),
+                                    secret_key=key))
+    spec = spec_module.load()
+    env = {"TIMCONFORM_SDKAPPID": "1400000001", "TIMCONFORM_IDENTIFIER": "ops_admin", "TIMCONFORM_SECRET_KEY": key}
+    target, creds = in_process(other, env)
+    client = Client(target, creds, spec, Redactor(key))
+    try:
+        result = replay(spec, client, path)
+    finally:
+        client.close()
+    assert result.divergences == [] and result.changed == [], [f.as_dict() for f in result.divergences[:3]]
+
+
+def test_an_attempt_the_client_retried_is_not_replayed(tmp_path: Path) -> None:
+    """Recorded against a gateway that answered one friend_import 502 (retried by the client), replayed against
+    the same target without the fault: only the retry is sent, and nothing diverges."""
+    from timconform.emulator.faults import parse as parse_faults
+
+    spec = spec_module.load()
+    plan = parse_faults({"faults": [{"operation": "friend_import", "calls": [3], "action": "http", "status": 502}]},
+                        known_codes=spec.codes, operations=spec.operations)
+    faulty = Emulator(EmulatorConfig(rate_limit=None, custom_tags=TAGS, secret_key=CANARY, faults=plan))
+    path = tmp_path / "retried.jsonl"
+    run(RunConfig(profile="quick", seed=3, app=faulty, cassette=path, env=_env(), rules=("FI-VALID-ITEM-IMPORTED",)))
+    _, lines = cassette_module.read(path)
+    assert [line["status"] for line in lines if "retried" in (line.get("replay") or "")] == [502]
+    result = _replay(_emulator(), path)
+    assert result.divergences == [] and result.changed == []
+
+
+def test_an_unreachable_target_is_exit_3_not_a_divergence(recorded, monkeypatch, capsys) -> None:
+    path, _, _ = recorded
+    for name, value in _env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["parity", str(path), "--target", "http://127.0.0.1:9"]) == 3
+    err = capsys.readouterr().err
+    assert "unreachable" in err and err.count("\n") == 1
+
+
+def test_an_unpaired_surrogate_in_an_observation_is_written_and_read_back(tmp_path: Path) -> None:
+    from timconform.oracle.registry import Finding, Observation
+    from timconform.parity.cassette import CassetteWriter
+    from timconform.report.model import Exchange
+    from timconform.target import Credentials, Reply, Sent, UserSigSource
+
+    creds = Credentials(1400000000, "administrator", CANARY)
+    redactor = Redactor(CANARY)
+    writer = CassetteWriter(tmp_path / "s.jsonl", redactor=redactor, usersigs=UserSigSource(creds, redactor),
+                            creds=creds, header={"account_prefix": "tcabcdef"})
+    exchange = Exchange("friend_get_list", "POST", "http://x/v4/sns/friend_get_list", {}, "{}", status=200,
+                        response_body='{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}')
+    reply = Reply(exchange, 200, {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""})
+    writer(Sent("friend_get_list", "POST", "/v4/sns/friend_get_list", "", b"{}", {}, None, False), reply)
+    writer.judged("OPEN-TEXT-LONE-SURROGATE", Observation("read", reply=reply, facts={"sent": "a\ud800b"}),
+                  Finding("outcome", outcome="stored-replaced"))
+    writer.close()
+    _, lines = cassette_module.read(tmp_path / "s.jsonl")
+    assert lines[0]["observations"][0]["facts"]["sent"] == "a\ud800b"
+
+
+BAD_LINES = {
+    "usersigs a list": {"usersigs": []},
+    "an undescribed token": {"query": "usersig=<usersig:7>"},
+    "a query that is a number": {"query": 5},
+    "headers a list": {"headers": []},
+    "a judged entry without its rule": {"judged": [{"status": "pass"}]},
+    "an answer not in the cassette": {"judged": [{"rule": "FI-HTTP-200", "status": "pass", "observation": 0}],
+                                      "observations": [{"kind": "answer", "reply": {"$exchange": 99}}]},
+    "an unknown description field": {"usersigs": {"1": {"key": "app", "secret": "x"}}},
+    "base64 that is not": {"body_base64": "!!!"},
+    "a path without its slash": {"path": "v4/sns/friend_import"},
+}
+
+
+@pytest.mark.parametrize("change", BAD_LINES.values(), ids=BAD_LINES.keys())
+def test_a_malformed_cassette_line_is_one_line_and_exit_2(tmp_path: Path, capsys, change: dict) -> None:
+    header = {"type": "header", "cassette": 1, "started": 0}
+    line = {"type": "exchange", "n": 1, "method": "POST", "path": "/v4/sns/friend_import", "query": "",
+            "judged": [], "observations": [], **change}
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(header) + "\n" + json.dumps(line) + "\n", encoding="utf-8")
+    for command in (["parity", str(path)], ["profile", str(path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and "internal error" not in err, err
+
+
+def test_a_parity_rate_limit_outside_the_documented_range_is_refused(capsys) -> None:
+    for value in ("-5", "0", "201"):
+        assert main(["parity", str(EVIDENCE), "--rate-limit", value]) == 2
+        assert "--rate-limit" in capsys.readouterr().err
+
+
+def test_status_divergences_can_be_declared(tmp_path: Path) -> None:
+    path = tmp_path / "declared.yaml"
+    path.write_text("divergences:\n  - {path: status, reason: a front end answers 413 here}\n", encoding="utf-8")
+    (declared,) = load_declared(path)
+    assert declared.covers({}, Divergence("status", "status", 200, 413))
+
+
+def test_diff_tells_integers_from_floats_and_compares_repeated_keys_as_sent() -> None:
+    assert [d.kind for d in diff(parse('{"ErrorCode":0}'), parse('{"ErrorCode":0.0}'))] == ["type"]
+    assert [d.kind for d in diff(parse('{"a":1,"a":2}'), parse('{"a":1,"a":3}'))] == ["duplicate-keys"]
+    assert diff(parse('{"a":1,"a":2}'), parse('{"a":1,"a":2}')) == []

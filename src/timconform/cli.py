@@ -338,6 +338,8 @@ def _parity(args: argparse.Namespace) -> int:
 
     if args.report is not None and (why := output_file_problem(args.report)):
         raise UsageError(f"--report: {why}")
+    if args.rate_limit is not None and not 0 < args.rate_limit <= 200:
+        raise UsageError("--rate-limit must be above 0 and at most 200 calls/s (the documented limit)")
     spec = spec_module.load()
     try:
         declared = replay.load_declared(args.declared) if args.declared else []

@@ -142,8 +142,9 @@ class Pacer:
     """
 
     def __init__(self, qps: float | None, *, margin: float = PACER_MARGIN) -> None:
-        self._qps = int(qps) if qps else 0
-        self._window = 1.0 + margin
+        # Under 1 call/s (e.g. 0.5), one call per 1/qps seconds; never 0, which would turn pacing off.
+        self._qps = max(1, int(qps)) if qps else 0
+        self._window = (max(1.0, 1.0 / qps) if qps else 1.0) + margin
         self._calls: deque[float] = deque()
         self._lock = threading.Lock()
 
@@ -307,10 +308,10 @@ class Client:
                         base_url,
                         fresh_random=raw_query is None and "random" not in (query or {}), body=body)
             reply = self._send(operation, method, f"{path}?{query_string}", content, headers, base_url)
-            if self.tap is not None:
-                self.tap(sent, reply)
             retryable = reply.status in RETRY_STATUSES or reply.exchange.error is not None or (
                 retry_rate_limit and reply.error_code in self._rate_codes)
+            if self.tap is not None:  # an attempt that is retried is told apart: a replay sends only the last
+                self.tap(sent, reply, retried=retryable and base_url is None and attempt < len(RETRY_DELAYS))
             if not retryable or base_url is not None:
                 return reply
             if attempt >= len(RETRY_DELAYS):
@@ -324,10 +325,15 @@ class Client:
 
     def send(self, operation: str, method: str, path_and_query: str, content: bytes,
              headers: Mapping[str, str] | None = None) -> Reply:
-        """One request exactly as given (a replay's): paced and counted, never retried."""
+        """One request exactly as given (a replay's): paced and counted, never retried. No answer at all (nothing
+        listening, a timeout) is TargetUnavailable: the network's fault, never the target's answer."""
         if self._unreachable is not None:
             raise TargetUnavailable(self._unreachable)
-        return self._send(operation, method, path_and_query, content, headers)
+        reply = self._send(operation, method, path_and_query, content, headers)
+        if reply.exchange.error is not None:
+            self._unreachable = f"target unreachable ({operation}: {reply.exchange.error})"
+            raise TargetUnavailable(self._unreachable)
+        return reply
 
     def _why(self, reply: Reply) -> str:
         if reply.status in RETRY_STATUSES:

@@ -60,6 +60,26 @@ def friends(replies: Sequence[Any], asked: Sequence[str]) -> set[str]:
     return found & set(asked)
 
 
+def relations(replies: Sequence[Any], asked: Sequence[str]) -> dict[str, Any]:
+    """friend_check: To_Account -> Relation, for the asked accounts."""
+    wanted = set(asked)
+    return {i.get("To_Account"): i.get("Relation") for r in replies for i in _info_items(r)
+            if i.get("To_Account") in wanted}
+
+
+def relation(replies: Sequence[Any], account: str) -> Any:
+    """friend_check: the Relation of ``account`` (None when it is not answered)."""
+    return relations(replies, [account]).get(account)
+
+
+def statuses(replies: Sequence[Any]) -> dict[str, Any]:
+    """account_check: UserID -> AccountStatus."""
+    body = _body(replies[0])
+    items = body.get("ResultItem") if isinstance(body, dict) else None
+    return {i.get("UserID"): i.get("AccountStatus") for i in items if isinstance(i, dict)} \
+        if isinstance(items, list) else {}
+
+
 def is_friend(replies: Sequence[Any], account: str) -> bool:
     """friend_check: ``account`` is a friend."""
     return account in friends(replies, [account])
@@ -77,7 +97,8 @@ def accepted_and_friend(replies: Sequence[Any], account: str) -> bool:
 
 
 DERIVATIONS: dict[str, Callable[..., Any]] = {f.__name__: f for f in (tags_of, tag_value, extra_tags, friends, is_friend,
-                                                                      listed_friends, accepted_and_friend)}
+                                                                      listed_friends, accepted_and_friend, relations,
+                                                                      relation, statuses)}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -28,7 +29,7 @@ from timconform.parity.observations import NotRecordable, encode
 from timconform.report.redact import PLACEHOLDER, Redactor
 
 VERSION = 1
-MAX_BODY = 1 << 20  # a request body over 1 MiB (the padded oversize probe) is described, not kept
+MAX_BODY = 8 << 20  # a request body over 8 MiB (the padded oversize probe) is described, not kept
 SETUP_OPERATIONS = frozenset({"multiaccount_import", "account_import"})
 MIN_CUT = 8  # a UserSig cut shorter than this is no recognisable part of one
 
@@ -65,11 +66,15 @@ class CassetteWriter:
 
     # -- the tap: every request and its reply ------------------------------------------------------
 
-    def __call__(self, sent: Any, reply: Any) -> None:
+    def __call__(self, sent: Any, reply: Any, *, retried: bool = False) -> None:
         with self._lock:
             self.count += 1
             # Accounts a scenario imports are used by later ones: their import is replayed wherever it happened.
             why_not = None if sent.operation in SETUP_OPERATIONS else self.not_replayable
+            if retried:
+                why_not = "the client retried this attempt (network trouble, HTTP 502-504 or a rate-limit code)"
+            elif reply.exchange.error is not None:
+                why_not = why_not or "the recording got no answer to it"
             pending = _Pending(self.count, self.scenario, sent, reply, why_not)
             self._pending.append(pending)
             self._by_exchange[id(reply.exchange)] = pending
@@ -125,7 +130,8 @@ class CassetteWriter:
         self._file.close()
 
     def _write(self, line: Mapping[str, Any]) -> None:
-        self._file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        # ASCII: a fact may hold an unpaired surrogate (OPEN-TEXT-LONE-SURROGATE), which UTF-8 cannot carry.
+        self._file.write(json.dumps(line, ensure_ascii=True, separators=(",", ":")) + "\n")
 
     def _line(self, entry: _Pending) -> dict[str, Any]:
         sent, reply, text = entry.sent, entry.reply, self._redactor.text
@@ -182,9 +188,9 @@ class CassetteWriter:
                     value = f"<usersig:{number}>"
             elif name == "random" and sent.fresh_random:
                 value = "<random>"
-            elif name == "sdkappid" and plain == str(self._creds.sdkappid):
+            elif name.lower() == "sdkappid" and plain == str(self._creds.sdkappid):  # Identifier=, SDKAppID= too
                 value = "<sdkappid>"
-            elif name == "identifier" and plain == self._creds.identifier:
+            elif name.lower() == "identifier" and plain == self._creds.identifier:
                 value = "<identifier>"
             pieces.append(f"{key}{eq}{value}")
         query = "&".join(pieces)
@@ -206,6 +212,9 @@ class CassetteWriter:
         description = {k: v for k, v in whole.items() if v is not None}
         if description.get("identifier") == self._creds.identifier:
             description["identifier"] = "<identifier>"
+        if isinstance(description.get("sdkappid"), int) and abs(description["sdkappid"] - self._creds.sdkappid) <= 10:
+            # "the app's plus one" (FI-AUTH-USERSIG-SDKAPPID-MISMATCH), not a number: a replay's app has its own.
+            description["sdkappid_offset"] = description.pop("sdkappid") - self._creds.sdkappid
         if cut is not None:
             description["cut"] = cut
         key = json.dumps(description, sort_keys=True)
@@ -238,14 +247,58 @@ def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if header.get("cassette") != VERSION:
         raise CassetteError(f"{path} is a cassette of version {header.get('cassette')!r}; this timconform reads "
                             f"version {VERSION}")
+    _check(path, lines)
     footer = next((line for line in lines if line.get("type") == "footer"), {})
-    header = {**header, "ended": footer.get("ended")}
-    exchanges = [line for line in lines[1:] if line.get("type") == "exchange"]
-    for line in exchanges:
-        if not isinstance(line.get("n"), int) or not isinstance(line.get("path"), str) or \
-                not isinstance(line.get("method"), str):
-            raise CassetteError(f"{path}: an exchange without n, method and path ({str(line)[:80]})")
-    return header, exchanges
+    header = {**header, "ended": footer.get("ended", header.get("ended"))}
+    return header, [line for line in lines[1:] if line.get("type") == "exchange"]
+
+
+def _check(path: Path, lines: list[dict[str, Any]]) -> None:
+    """Every line against schemas/cassette.schema.json, then what a schema cannot say: numbers unique, every
+    <usersig:N> described, every answer an observation names in the cassette, base64 that decodes."""
+    from timconform import spec as spec_module
+
+    validator = spec_module.load().validator("cassette.schema.json")
+    numbers: set[int] = set()
+    for index, line in enumerate(lines, 1):
+        error = next(iter(sorted(validator.iter_errors(line), key=lambda e: len(list(e.absolute_path)))), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path)
+            raise CassetteError(f"{path}: line {index} is no cassette line (at /{where}: {error.message[:160]})")
+        if line["type"] == "exchange":
+            if line["n"] in numbers:
+                raise CassetteError(f"{path}: line {index} repeats exchange number {line['n']}")
+            numbers.add(line["n"])
+            _check_exchange(path, index, line)
+    referenced = {n for line in lines if line["type"] == "exchange" for n in _exchange_refs(line["observations"])}
+    if referenced - numbers:
+        raise CassetteError(f"{path}: an observation names exchange {min(referenced - numbers)}, which is not in it")
+
+
+def _check_exchange(path: Path, index: int, line: dict[str, Any]) -> None:
+    tokens = {int(t) for t in re.findall(r"<usersig:([0-9]+)>", line.get("query") or "")}
+    missing = tokens - {int(k) for k in line.get("usersigs", {})}
+    if missing:
+        raise CassetteError(f"{path}: line {index} names <usersig:{min(missing)}> without describing it")
+    if "body_base64" in line:
+        try:
+            base64.b64decode(line["body_base64"], validate=True)
+        except ValueError:
+            raise CassetteError(f"{path}: line {index} has a body_base64 that is not base64") from None
+    for entry in line["judged"]:
+        if "observation" in entry and entry["observation"] >= len(line["observations"]):
+            raise CassetteError(f"{path}: line {index} judges observation {entry['observation']}, which it lacks")
+
+
+def _exchange_refs(value: Any) -> set[int]:
+    if isinstance(value, dict):
+        found = {value["$exchange"]} if isinstance(value.get("$exchange"), int) else set()
+        if "$exchange" in value and not found:
+            return {-1}  # not a number: no exchange has it
+        return found.union(*(_exchange_refs(v) for v in value.values())) if value else found
+    if isinstance(value, list):
+        return set().union(*(_exchange_refs(v) for v in value)) if value else set()
+    return set()
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:

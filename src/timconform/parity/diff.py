@@ -75,8 +75,11 @@ def diff(recorded: Any, replayed: Any, path: str = "$") -> list[Divergence]:
 
 
 def _objects(recorded: Obj, replayed: Obj, path: str) -> list[Divergence]:
-    out = []
     mine, theirs = recorded.keys(), replayed.keys()
+    if (len(set(mine)) < len(mine) or len(set(theirs)) < len(theirs)) and plain_pairs(recorded) != plain_pairs(replayed):
+        # A key given twice: which copy a reader takes is the reader's choice, so the pairs are compared as sent.
+        return [Divergence(path, "duplicate-keys", plain_pairs(recorded), plain_pairs(replayed))]
+    out = []
     for key in mine:
         at = _child(path, key)
         if key not in theirs:
@@ -90,10 +93,16 @@ def _objects(recorded: Obj, replayed: Obj, path: str) -> list[Divergence]:
     return out
 
 
+def plain_pairs(value: Obj) -> list[list[Any]]:
+    return [[k, plain(v)] for k, v in value]
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return "integer"  # 0 and 0.0, 1000 and 1e3 are written differently: a strict reader tells them apart
+    if isinstance(value, float):
         return "number"
     if isinstance(value, Obj):
         return "object"

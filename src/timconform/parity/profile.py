@@ -43,9 +43,10 @@ def profile_text(spec: Spec, path: Path) -> str:
         chosen[rule_id] = outcome
         if len(counts) > 1:
             notes.append(f"{rule_id}: observed {dict(counts)}; the most frequent is kept")
-    lines = [f"# Behaviour profile from the cassette {path.name}: what {header.get('target')} answered where the docs",
-             f"# are silent (recorded {header.get('recorded_at')}, suite {header.get('suite_version')}).",
+    target, recorded, version = (" ".join(str(header.get(k)).split()) for k in ("target", "recorded_at", "suite_version"))
+    lines = [f"# Behaviour profile from the cassette {' '.join(path.name.split())}: what {target} answered where the",
+             f"# docs are silent (recorded {recorded}, suite {version}).",
              "# Use it with: timconform emulator --behaviour THIS_FILE"]
-    lines += [f"# {note}" for note in notes]
+    lines += [f"# {' '.join(note.split())}" for note in notes]  # one comment line each, whatever a cassette holds
     body = yaml.safe_dump({"outcomes": chosen}, sort_keys=True, allow_unicode=True) if chosen else "outcomes: {}\n"
     return "\n".join(lines) + "\n" + body

@@ -51,7 +51,8 @@ class DeclaredError(ValueError):
 
 
 def load_declared(path: Path) -> list[Declared]:
-    """A YAML or JSON file: ``divergences: [{path, reason, scenario?, operation?}]``."""
+    """A YAML or JSON file: ``divergences: [{path, reason, scenario?, operation?}]``; ``path: status`` for the
+    HTTP status or a transport failure."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -62,9 +63,10 @@ def load_declared(path: Path) -> list[Declared]:
     out = []
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or \
-                not str(entry.get("path")).startswith("$") or not isinstance(entry.get("reason"), str) or \
-                not entry["reason"].strip():
-            raise DeclaredError(f"{path}: divergence {number} needs a path starting with $ and a reason")
+                not (entry["path"].startswith("$") or entry["path"] == "status") or \
+                not isinstance(entry.get("reason"), str) or not entry["reason"].strip():
+            raise DeclaredError(f"{path}: divergence {number} needs a path (a JSON path starting with $, or status) "
+                                f"and a reason")
         out.append(Declared(pattern(entry["path"]), entry["reason"], entry.get("scenario"), entry.get("operation")))
     return out
 
@@ -124,8 +126,40 @@ class _Replay:
         self.replies: dict[int, Reply] = {}  # n -> the replayed answer, its names read as the recording's
         self.descriptions: dict[int, dict[str, Any]] = {}
 
+        # The recording's names in both letter cases (OPEN-USERID-CASE sends one swapped), and its admin as a
+        # JSON string in bodies (the preflight's account_check), become the replay's.
+        self._forward = _pairs(self.recorded_prefix, self.prefix)
+        self._back = _pairs(self.prefix, self.recorded_prefix)
+        identifier = header.get("identifier")
+        if isinstance(identifier, str) and identifier and identifier != client.creds.identifier:
+            self._identifiers = (identifier, client.creds.identifier)
+            self._body_forward = [(json.dumps(identifier), json.dumps(client.creds.identifier))]
+        else:
+            self._identifiers = None
+            self._body_forward = []
+
     def rename(self, text: str) -> str:
-        return text.replace(self.recorded_prefix, self.prefix) if self.recorded_prefix else text
+        for old, new in self._forward:
+            text = text.replace(old, new)
+        return text
+
+    def rename_back(self, text: str) -> str:
+        for old, new in self._back:
+            text = text.replace(old, new)
+        return text
+
+    def body_back(self, text: str) -> str:
+        """A whole answer's text with the replay's names and admin read as the recording's."""
+        text = self.rename_back(text)
+        if self._identifiers is not None:
+            text = text.replace(json.dumps(self._identifiers[1]), json.dumps(self._identifiers[0]))
+        return text
+
+    def string_back(self, value: str) -> str:
+        """One JSON string of an answer, read as the recording's (the admin only where it is the whole string)."""
+        if self._identifiers is not None and value == self._identifiers[1]:
+            return self._identifiers[0]
+        return self.rename_back(value)
 
     def usersig(self, number: int) -> str:
         """One UserSig per description (a cassette written by hand may number each line's from 1)."""
@@ -149,7 +183,10 @@ class _Replay:
         key = creds.secret_key if description.get("key", "app") == "app" else \
             (OTHER_KEY if OTHER_KEY != creds.secret_key else "6" * 64)
         age = description.get("age")
-        sig = self.client.usersigs.make(identifier, sdkappid=description.get("sdkappid"), key=key,
+        sdkappid = description.get("sdkappid")
+        if "sdkappid_offset" in description:
+            sdkappid = creds.sdkappid + description["sdkappid_offset"]
+        sig = self.client.usersigs.make(identifier, sdkappid=sdkappid, key=key,
                                         lifetime=description.get("expire", 86400),
                                         now=None if age is None else int(time.time()) - age)
         return sig[:description["cut"]] if "cut" in description else sig
@@ -165,22 +202,31 @@ class _Replay:
             path += "?" + self.rename(fill_query(query, usersig=self.usersig, sdkappid=creds.sdkappid,
                                                  identifier=creds.identifier))
         if "body_base64" in line:
-            content = base64.b64decode(line["body_base64"]).replace(self.recorded_prefix.encode(), self.prefix.encode()) \
-                if self.recorded_prefix else base64.b64decode(line["body_base64"])
+            content = base64.b64decode(line["body_base64"])
+            for old, new in self._forward:
+                content = content.replace(old.encode(), new.encode())
         else:
-            content = self.rename(line.get("body") or "").encode("utf-8")
+            text = self.rename(line.get("body") or "")
+            for old, new in self._body_forward:
+                text = text.replace(old, new)
+            content = text.encode("utf-8")
         return self.client.send(line.get("operation") or line["path"], line["method"], path, content,
                                 line.get("headers") or {})
 
     def as_recorded(self, reply: Reply) -> Reply:
         """The replayed answer with the replay's account names read as the recording's (for judging again)."""
-        text = reply.exchange.response_body
-        back = text.replace(self.prefix, self.recorded_prefix) if self.prefix else text
+        back = self.body_back(reply.exchange.response_body)
         try:
             body = json.loads(back)
         except (ValueError, RecursionError):
             body = None
         return Reply(_exchange_like(reply.exchange, back), reply.status, body)
+
+
+def _pairs(old: str, new: str) -> list[tuple[str, str]]:
+    if not old or not new:
+        return []
+    return list(dict.fromkeys([(old, new), (old.upper(), new.upper()), (old.swapcase(), new.swapcase())]))
 
 
 def _exchange_like(exchange: Exchange, body: str) -> Exchange:
@@ -222,7 +268,8 @@ def replay(spec: Spec, client: Client, path: Path, *, declared: Sequence[Declare
 
 def _compare(line: Mapping[str, Any], reply: Reply, run: _Replay, header: Mapping[str, Any],
              declared: Sequence[Declared]) -> list[Found]:
-    recorded_window = Window(header.get("started") or 0, header.get("ended") or header.get("started") or 0)
+    started = header.get("started")
+    recorded_window = Window(started, header.get("ended") or started) if started else None  # a hand-made cassette
     replay_window = Window(run.started, time.time())
     found: list[Divergence] = []
     if "error" in line or reply.exchange.error is not None:
@@ -234,12 +281,14 @@ def _compare(line: Mapping[str, Any], reply: Reply, run: _Replay, header: Mappin
             found.append(Divergence("status", "status", line.get("status"), reply.status))
         mine, theirs = parse(line.get("response")), parse(reply.exchange.response_body)
         if mine is NOT_JSON or theirs is NOT_JSON:
-            if mine is not theirs or line.get("response") != reply.exchange.response_body:
-                found.append(Divergence("$", "text", (line.get("response") or "")[:200],
-                                        run_text(reply.exchange.response_body, run)[:200]))
+            replayed_text = run.body_back(reply.exchange.response_body)
+            if mine is not theirs or line.get("response") != replayed_text:
+                found.append(Divergence("$", "text", (line.get("response") or "")[:200], replayed_text[:200]))
         else:
-            theirs = account_prefix(run.prefix, run.recorded_prefix)(theirs)
-            found += diff(server_time(recorded_window)(mine), server_time(replay_window)(theirs))
+            theirs = account_prefix(run.string_back)(theirs)
+            if recorded_window is not None:
+                mine = server_time(recorded_window)(mine)
+            found += diff(mine, server_time(replay_window)(theirs))
     judged_by = sorted({j["rule"] for j in line.get("judged") or ()})
     out = []
     for divergence in found:
@@ -247,10 +296,6 @@ def _compare(line: Mapping[str, Any], reply: Reply, run: _Replay, header: Mappin
         out.append(Found(line["n"], line.get("scenario"), line.get("operation") or "", divergence,
                          judged_by=judged_by, declared=reason))
     return out
-
-
-def run_text(text: str, run: _Replay) -> str:
-    return text.replace(run.prefix, run.recorded_prefix) if run.prefix else text
 
 
 def _rejudge(spec: Spec, lines: Sequence[Mapping[str, Any]], run: _Replay, header: Mapping[str, Any],

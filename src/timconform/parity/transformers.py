@@ -21,6 +21,7 @@ from urllib.parse import quote_plus
 from timconform.parity.diff import Obj
 
 CLOCK_SKEW = 300
+EPOCH_FLOOR = 1_000_000_000
 SERVER_TIME = "<server time>"
 
 
@@ -32,7 +33,8 @@ class Window:
     ended: float
 
     def holds(self, value: int) -> bool:
-        return self.started - CLOCK_SKEW <= value <= self.ended + CLOCK_SKEW
+        # Never a code or a count: a time of the run is an epoch second, past 2001.
+        return value >= EPOCH_FLOOR and self.started - CLOCK_SKEW <= value <= self.ended + CLOCK_SKEW
 
 
 def fresh_prefix(recorded: str) -> str:
@@ -64,9 +66,9 @@ class Transformer:
         return walk(value, self.text, self.integer)
 
 
-def account_prefix(replayed: str, recorded: str) -> Transformer:
-    return Transformer("account-prefix", "the replay's generated account names read as the recording's",
-                       text=lambda s: s.replace(replayed, recorded) if replayed else s)
+def account_prefix(rename_back: Callable[[str], str]) -> Transformer:
+    return Transformer("account-prefix", "the replay's generated account names (either letter case) and its admin "
+                                         "read as the recording's", text=rename_back)
 
 
 def server_time(window: Window) -> Transformer:

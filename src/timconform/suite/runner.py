@@ -93,6 +93,8 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
         recorder.errored(selected, unreachable)
     except CredentialsRefused:
         client.close()
+        if cassette is not None:
+            cassette.close()
         raise
     try:
         if unreachable is None:
@@ -148,6 +150,7 @@ def _cassette(config: RunConfig, session: Session, target, profile, seed: int):
                             header={"suite_version": __version__, "spec_sha256": session.spec.sha256,
                                     "target": target.describe(), "target_kind": target.kind, "profile": profile.name,
                                     "seed": seed, "account_prefix": session.run_prefix,
+                                    "sdkappid": client.creds.sdkappid, "identifier": client.creds.identifier,
                                     "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     writer.scenario = "preflight"
     client.tap = session.recorder.cassette = writer

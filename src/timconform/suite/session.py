@@ -240,6 +240,14 @@ class Session:
             replies.append(reply)
         return out, replies
 
+    def relations_read(self, from_account: str, to_accounts: list[str]) -> Derived:
+        """relations(), kept as where it was read (oracle/derived.py), for a check to judge."""
+        return Derived("relations", tuple(self._relations(from_account, to_accounts)[1]), (list(to_accounts),))
+
+    def relation_of(self, from_account: str, to_account: str) -> Derived:
+        """The Relation of one account, from From's side, kept as where it was read."""
+        return Derived("relation", tuple(self._relations(from_account, [to_account])[1]), (to_account,))
+
     def friends_among(self, from_account: str, to_accounts: list[str]) -> FriendSet:
         """The friends of From_Account among ``to_accounts``, as friend_check shows them (a fact a replay can read
         again from its own answers: oracle/derived.py)."""

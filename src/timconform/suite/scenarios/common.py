@@ -13,7 +13,6 @@ from timconform.suite.session import Session
 RESPONSE_RULES = ANSWER_RULES  # the rules every friend_import answer is judged by
 STANDARD_TAGS = ["Tag_SNS_IM_Remark", "Tag_SNS_IM_Group", "Tag_SNS_IM_AddSource", "Tag_SNS_IM_AddWording",
                  "Tag_SNS_IM_AddTime"]
-A_WITH_B, BOTH_WAY = "CheckResult_Type_AWithB", "CheckResult_Type_BothWay"
 
 
 def round_trip(session: Session, from_account: str, items: list[dict], codes: list[int]) -> None:
@@ -51,8 +50,8 @@ def one_way(session: Session, from_account: str, to_account: str) -> None:
     FI-VALID-ITEM-IMPORTED's failure, and says nothing about the direction."""
     if not session.wants("FI-ONE-WAY"):
         return
-    relation = session.relations(from_account, [to_account]).get(to_account)
-    friends = {to_account} if relation in (A_WITH_B, BOTH_WAY) else set()
+    relation = session.relation_of(from_account, to_account)
+    friends = Derived("friends", relation.replies, ([to_account],))
     if session.judge("FI-VALID-ITEM-IMPORTED", "kept", account=to_account, owner=from_account, friends=friends,
                      note=f"{to_account}, imported with ResultCode 0"):
         session.judge("FI-ONE-WAY", "forward", account=to_account, owner=from_account, relation=relation)

@@ -225,13 +225,13 @@ def read_back_many(session: Session) -> None:
     asked = friends + strangers
     session.random.shuffle(asked)
     expected = {a: "CheckResult_Type_AWithB" if a in set(friends) else "CheckResult_Type_NoRelation" for a in asked}
-    session.judge("SUPPORT-FRIEND-CHECK-RELATION", "relations_are", got=session.relations(owner, asked),
+    session.judge("SUPPORT-FRIEND-CHECK-RELATION", "relations_are", got=session.relations_read(owner, asked),
                   expected=expected, note=f"{MANY} friends AWithB and {STRANGERS} strangers NoRelation, asked in one "
                                       "shuffled friend_check")
     remarks = {to: entry["Remark"] for to, entry in zip(friends, items)}
     sample = session.random.sample(friends, min(100, MANY))
-    listed, stored = session.stored(owner, sample, ["Tag_SNS_IM_Remark"])
+    listed, _ = session.stored(owner, sample, ["Tag_SNS_IM_Remark"])
     for account in sample:
         session.judge("FI-ROUND-TRIP", "reads_back", listed, account=account,
-                      sent={"Tag_SNS_IM_Remark": remarks[account]}, read=stored.get(account),
+                      sent={"Tag_SNS_IM_Remark": remarks[account]}, read=Derived("tags_of", (listed,), (account,)),
                       note=f"{account}, read back in one shuffled friend_get_list of {len(sample)} friends")

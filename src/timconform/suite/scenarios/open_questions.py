@@ -144,8 +144,8 @@ def custom_tag_unconfigured(session: Session) -> None:
                           note=f"the valid item next to the one with the unconfigured tag {tag}")
         return
     session.require_stored(a, [c], reply)  # "ignored" needs b stored; c shows whether anything is
-    read_reply, stored = session.stored(a, [b], [tag])
-    session.judge(rule, "ignored", read_reply, tag=tag, read=stored.get(b))
+    read_reply, _ = session.stored(a, [b], [tag])
+    session.judge(rule, "ignored", read_reply, tag=tag, read=Derived("tags_of", (read_reply,), (b,)))
 
 
 @scenario("open-custom-value-integer", rules=RESPONSE_RULES + ("OPEN-CUSTOM-VALUE-INTEGER", TEXT_RULE),

@@ -13,7 +13,7 @@ from timconform.oracle.answers import seen
 from timconform.oracle.derived import Derived
 from timconform.oracle.registry import failed_first
 from timconform.suite.registry import scenario
-from timconform.suite.scenarios.common import A_WITH_B, BOTH_WAY, RESPONSE_RULES, STANDARD_TAGS, round_trip
+from timconform.suite.scenarios.common import RESPONSE_RULES, STANDARD_TAGS, round_trip
 from timconform.suite.scenarios.limits import accepted, slot, text_of, whole_refusal
 from timconform.suite.session import Session, SetupFailed, item
 
@@ -89,13 +89,13 @@ def one_way(session: Session) -> None:
     reply = session.friend_import(a, [item(b)])
     if not session.judge("FI-VALID-ITEM-IMPORTED", "imported", reply, account=b, note=f"{b} into {a}'s table"):
         return
-    forward = session.relations(a, [b]).get(b)
-    friends = {b} if forward in (A_WITH_B, BOTH_WAY) else set()  # not stored: no direction to judge
+    forward = session.relation_of(a, b)
+    friends = Derived("friends", forward.replies, ([b],))  # not stored: no direction to judge
     if not session.judge("FI-VALID-ITEM-IMPORTED", "kept", reply, account=b, owner=a, friends=friends,
                          note=f"{b}, imported with ResultCode 0"):
         return
     session.judge(rule, "forward", account=b, owner=a, relation=forward)
-    session.judge(rule, "backward", account=a, owner=b, relation=session.relations(b, [a]).get(a))
+    session.judge(rule, "backward", account=a, owner=b, relation=session.relation_of(b, a))
     listed, _ = session.stored(b, [a], ["Tag_SNS_IM_AddSource"])
     session.judge(rule, "not_listed", listed, account=a, owner=b)
 
@@ -124,8 +124,8 @@ def partial_success(session: Session) -> None:
     if not session.judge(rule, "imported", reply, item=imported, unreached=premise,
                          note="the valid item beside a failing one, in one OK answer"):
         return
-    listed, stored = session.stored(owner, [valid], ["Tag_SNS_IM_Remark"])
-    session.judge(rule, "reads_back", listed, sent={"Tag_SNS_IM_Remark": remark}, read=stored.get(valid),
+    listed, _ = session.stored(owner, [valid], ["Tag_SNS_IM_Remark"])
+    session.judge(rule, "reads_back", listed, sent={"Tag_SNS_IM_Remark": remark}, read=Derived("tags_of", (listed,), (valid,)),
                   note="the valid item of a partly failed batch")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from timconform.oracle.answers import seen
+from timconform.oracle.derived import Derived
 from timconform.suite.registry import ALL_PROFILES, scenario
 from timconform.suite.scenarios.common import RESPONSE_RULES
 from timconform.suite.session import Session, item
@@ -30,12 +31,11 @@ def account_call(session: Session, operation: str, body: dict[str, Any]) -> Repl
     return reply
 
 
-def _statuses(session: Session, user_ids: list[str]) -> tuple[Reply, dict[str, Any]]:
+def _statuses(session: Session, user_ids: list[str]) -> tuple[Reply, Derived]:
     """account_check: UserID -> AccountStatus; one CheckItem per UserID is SUPPORT-ACCOUNT-CHECK-STATUS's to judge."""
     reply = account_call(session, "account_check", {"CheckItem": [{"UserID": u} for u in user_ids]})
     session.require("SUPPORT-ACCOUNT-CHECK-STATUS", "has_result_items", reply, asked=user_ids, partial=True)
-    items = reply.envelope["ResultItem"]
-    return reply, {i.get("UserID"): i.get("AccountStatus") for i in items if isinstance(i, dict)}
+    return reply, Derived("statuses", (reply,))
 
 
 @scenario("support-account-import", profiles=UNSHARED,
@@ -96,7 +96,7 @@ def account_delete(session: Session) -> None:
     reply = account_call(session, "account_import", {"UserID": a})
     session.require(cascade, "succeeded", reply, note=f"account_import of the deleted {a} (an account can be "
                                                       "imported again)")
-    session.judge(cascade, "cascaded", account=b, owner=a, relation=session.relations(a, [b]).get(b))
+    session.judge(cascade, "cascaded", account=b, owner=a, relation=session.relation_of(a, b))
 
 
 @scenario("support-batch-limits", rules=("SUPPORT-BATCH-LIMITS", ENVELOPE), needs=("large",))
@@ -146,4 +146,4 @@ def friend_operations(session: Session) -> None:
     reply = session.client.call("friend_delete", {"From_Account": a, "To_Account": [none, only_a],
                                                   "DeleteType": "Delete_Type_Single"})
     session.judge(delete_rule, "refused", reply, account=none, note=f"friend_delete of non-friend {none}")
-    session.judge(delete_rule, "deleted", reply, account=only_a, relation=session.relations(a, [only_a]).get(only_a))
+    session.judge(delete_rule, "deleted", reply, account=only_a, relation=session.relation_of(a, only_a))
