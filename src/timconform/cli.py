@@ -306,6 +306,8 @@ def _run(args: argparse.Namespace) -> int:
               f"(exit {result.exit_code()})", file=sys.stderr)
         return result.exit_code()
     print(console.summary(result, report_dir=args.report_dir, redactor=redactor, verbose=args.verbose))
+    if result.meta.get("cleanup_incomplete"):
+        print(f"timconform: staging cleanup incomplete: {result.meta['cleanup_incomplete']}", file=sys.stderr)
     if cassette is not None:
         print(f"cassette: {cassette} (replay it with: timconform parity {cassette} --target T)")
     return result.exit_code()
@@ -400,6 +402,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     from timconform import spec as spec_module
     from timconform.report.redact import Redactor
     from timconform.suite import staging
+    from timconform.suite.preflight import CredentialsRefused, preflight
     from timconform.target import Client, ConfigurationError, Target, TargetUnavailable, credentials_from_env
 
     path = args.ledger or staging.DEFAULT_LEDGER
@@ -407,8 +410,13 @@ def _cleanup(args: argparse.Namespace) -> int:
         raise UsageError(f"no ledger at {path}: nothing to clean up")
     ledger = staging.Ledger(path)
     try:
+        if ledger.empty():
+            ledger.remove()
+            print(f"the ledger {path} holds no friendship (the run was stopped before it made any): ledger removed")
+            return 0
         header = ledger.header()
-    except ValueError as exc:
+        ledger.pairs()  # read whole before any call: a malformed line is found now, not half-way
+    except staging.LedgerError as exc:
         raise UsageError(str(exc)) from None
     if header["target"] == "emulator":
         ledger.remove()
@@ -416,6 +424,9 @@ def _cleanup(args: argparse.Namespace) -> int:
         return 0
     base_url = header["target"].rsplit(" (", 1)[-1].rstrip(")") if " (" in header["target"] else header["target"]
     env = dict(os.environ)
+    if env.get("TIMCONFORM_SDKAPPID") and env["TIMCONFORM_SDKAPPID"] != str(header["sdkappid"]):
+        raise UsageError(f"the ledger {path} is for SDKAppID {header['sdkappid']}, but TIMCONFORM_SDKAPPID is "
+                         f"{env['TIMCONFORM_SDKAPPID']}")
     env.setdefault("TIMCONFORM_SDKAPPID", str(header["sdkappid"]))
     env.setdefault("TIMCONFORM_IDENTIFIER", header["identifier"])
     try:
@@ -426,8 +437,11 @@ def _cleanup(args: argparse.Namespace) -> int:
     client = Client(Target("url", base_url, base_url), creds, spec, Redactor(creds.secret_key),
                     verify=str(args.ca_bundle) if args.ca_bundle else True)
     try:
+        preflight(client, spec)  # wrong credentials: one line naming the setting, and the ledger kept
         deleted = staging.cleanup(client, ledger, batch=spec.limit("friend_delete_items"))
-    except TargetUnavailable as exc:
+    except CredentialsRefused as exc:
+        raise UsageError(f"{exc}; the ledger {path} is kept") from None
+    except (TargetUnavailable, staging.CleanupIncomplete) as exc:
         print(f"timconform: cleanup incomplete, the ledger is kept: {exc}", file=sys.stderr)
         return 3
     finally:

@@ -115,6 +115,8 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
                        "skip_rules": sorted(config.skip_rules), "budget": config.budget or profile.budget}}
     if unreachable is not None:
         meta["unreachable"] = unreachable
+    if getattr(session, "cleanup_left", None):
+        meta["cleanup_incomplete"] = redactor.text(session.cleanup_left)
     coverage = _coverage(spec, client.codes)
     return RunResult(meta, recorder.results(), coverage, recorder.observed_profile()), redactor
 
@@ -137,7 +139,10 @@ def _run_all(config: RunConfig, session: Session, target, creds, profile, progre
             if ledger is not None:  # also after a failure or Ctrl-C
                 if session.recorder.cassette is not None:
                     session.recorder.cassette.scenario = "staging-cleanup"
-                staging.cleanup(client, ledger, batch=session.spec.limit("friend_delete_items"))
+                try:
+                    staging.cleanup(client, ledger, batch=session.spec.limit("friend_delete_items"))
+                except (staging.CleanupIncomplete, TargetUnavailable) as exc:
+                    session.cleanup_left = f"{exc}; the ledger {ledger.path} is kept: run 'timconform cleanup'"
         finally:
             client.close()
 
@@ -176,12 +181,12 @@ def _unshared_only_rules() -> set[str]:
 
 def _start_staging(config: RunConfig, session: Session, target, creds) -> staging.Ledger:
     ledger = staging.Ledger(config.ledger or staging.DEFAULT_LEDGER)
-    if ledger.path.exists():
-        header = ledger.header()
-        if header.get("target") != target.describe() or header.get("sdkappid") != creds.sdkappid:
-            raise ConfigurationError(f"{ledger.path} holds an interrupted run against {header.get('target')}: "
-                                     f"finish it with 'timconform cleanup --ledger {ledger.path}' first")
-        staging.cleanup(session.client, ledger, batch=session.spec.limit("friend_delete_items"))
+    try:
+        if ledger.path.exists() and ledger.empty():  # killed before it intended anything: nothing to finish
+            ledger.remove()
+        _finish_earlier_run(ledger, session, target, creds)
+    except staging.LedgerError as exc:
+        raise ConfigurationError(str(exc)) from None
     ledger.start(target=target.describe(), sdkappid=creds.sdkappid, identifier=creds.identifier)
     session.ledger = ledger
     session.pool = staging.pool_names(session.profile.pool)
@@ -190,6 +195,22 @@ def _start_staging(config: RunConfig, session: Session, target, creds) -> stagin
         session.recorder.cassette.scenario = "staging-pool"
     session.import_accounts(session.pool)
     return ledger
+
+
+def _finish_earlier_run(ledger: staging.Ledger, session: Session, target, creds) -> None:
+    """An interrupted run's ledger: finished here when it is this target's and app's, else refused."""
+    if not ledger.path.exists():
+        return
+    header = ledger.header()
+    if header["target"] != target.describe() or header["sdkappid"] != creds.sdkappid:
+        raise ConfigurationError(f"{ledger.path} holds an interrupted run against {header['target']} (SDKAppID "
+                                 f"{header['sdkappid']}): finish it with 'timconform cleanup --ledger {ledger.path}' "
+                                 f"first")
+    try:
+        staging.cleanup(session.client, ledger, batch=session.spec.limit("friend_delete_items"))
+    except staging.CleanupIncomplete as exc:
+        raise ConfigurationError(f"could not finish the interrupted run in {ledger.path}: {exc}; the ledger is "
+                                 f"kept") from None
 
 
 def _scenarios(profile: str, selected: set[str]) -> list[Scenario]:

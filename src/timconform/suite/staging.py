@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 POOL_PREFIX = "timconform_pool_"
+HEADER_KEYS = frozenset({"target", "sdkappid", "identifier"})
+
+
+class LedgerError(ValueError):
+    """A ledger timconform cannot read: one line naming the file, exit code 2."""
+
 DEFAULT_LEDGER = Path(".timconform") / "staging-ledger.jsonl"
 
 
@@ -42,31 +48,57 @@ class Ledger:
         if pairs:
             self._append({"pairs": pairs})
 
+    def empty(self) -> bool:
+        """Nothing was intended yet: no line at all, or only a header cut short by a kill (no pair follows it)."""
+        return not any(isinstance(e, dict) and "pairs" in e for e in self._entries()) and not self._header()
+
     def header(self) -> dict[str, Any]:
+        header = self._header()
+        if header is None:
+            raise LedgerError(f"ledger {self.path} has no header line (target, sdkappid, identifier): it is not "
+                              f"one timconform wrote; look at it, then remove it")
+        return header
+
+    def _header(self) -> dict[str, Any] | None:
         for entry in self._entries():
-            if "target" in entry:
+            if isinstance(entry, dict) and "target" in entry:
+                if not (isinstance(entry.get("target"), str) and type(entry.get("sdkappid")) is int
+                        and isinstance(entry.get("identifier"), str) and set(entry) <= HEADER_KEYS):
+                    raise LedgerError(f"ledger {self.path}: its header is malformed (expected target, sdkappid, "
+                                      f"identifier)")
                 return entry
-        raise ValueError(f"ledger {self.path} has no header line")
+        return None
 
     def pairs(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for entry in self._entries():
-            for owner, target in entry.get("pairs", ()):
+            if not isinstance(entry, dict) or "target" in entry:
+                continue
+            pairs = entry.get("pairs")
+            if set(entry) != {"pairs"} or not isinstance(pairs, list) or not all(
+                    isinstance(p, list) and len(p) == 2 and all(isinstance(a, str) for a in p) for p in pairs):
+                raise LedgerError(f"ledger {self.path}: a line is not a list of [owner, friend] pairs")
+            for owner, target in pairs:
                 out.setdefault(owner, set()).add(target)
         return out
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def _entries(self) -> Iterable[dict[str, Any]]:
-        with self.path.open(encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if line:
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        continue  # a line cut short by a kill: the pairs before it are still honoured
+    def _entries(self) -> Iterable[Any]:
+        try:
+            with self.path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    line = line.strip()
+                    if line:
+                        try:
+                            yield json.loads(line)
+                        except (ValueError, RecursionError):
+                            continue  # a line cut short by a kill: the pairs before it are still honoured
+        except UnicodeDecodeError:
+            raise LedgerError(f"ledger {self.path} is not UTF-8 text: it is not one timconform wrote") from None
+        except OSError as exc:
+            raise LedgerError(f"cannot read ledger {self.path}: {exc.strerror}") from None
 
     def _append(self, entry: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as fh:
@@ -75,16 +107,40 @@ class Ledger:
             os.fsync(fh.fileno())
 
 
+class CleanupIncomplete(Exception):
+    """A friend_delete was refused (wrong credentials, a front end's error): the ledger is kept for another try."""
+
+
 def delete_pairs(client, pairs: dict[str, set[str]], *, batch: int) -> int:
-    """Delete every friendship in ``pairs`` one-way; returns how many were still there."""
+    """Delete every friendship in ``pairs`` one-way; returns how many were still there. Each asked account must
+    come back deleted or "not a friend" (31704); anything else raises CleanupIncomplete, so a ledger is never
+    dropped while friendships it names may remain."""
     deleted = 0
+    spec = client.spec
+    # The answers that leave no friendship behind: deleted, "not a friend", and a name no account can have (a
+    # near-miss probe's " name" or 33-byte name, refused as unknown or invalid). A refusal for anything else
+    # (credentials, a front end, the rate limit) may leave friendships, so the ledger stays.
+    invalid = spec.code_named("SNS_INVALID_PARAMETER")
+    no_owner = set(spec.rules["FI-ACCOUNT-FROM-EXISTS"].codes) | {invalid}
+    gone = {0, spec.code_named("SNS_DELETE_NOT_FRIEND"), invalid} | set(spec.rules["FI-ACCOUNT-TO-EXISTS"].codes)
     for owner, targets in sorted(pairs.items()):
         ordered = sorted(targets)
         for start in range(0, len(ordered), batch):
-            reply = client.call("friend_delete", {"From_Account": owner, "To_Account": ordered[start:start + batch],
+            chunk = ordered[start:start + batch]
+            reply = client.call("friend_delete", {"From_Account": owner, "To_Account": chunk,
                                                   "DeleteType": "Delete_Type_Single"})
-            items = (reply.body or {}).get("ResultItem") or []
-            deleted += sum(1 for i in items if isinstance(i, dict) and i.get("ResultCode") == 0)
+            envelope = reply.envelope
+            if envelope is not None and envelope["ErrorCode"] in no_owner:
+                continue
+            if envelope is None or envelope["ErrorCode"] != 0:
+                raise CleanupIncomplete(f"friend_delete for {owner} was refused ({reply.describe()})")
+            codes = {i.get("To_Account"): i.get("ResultCode") for i in envelope.get("ResultItem") or ()
+                     if isinstance(i, dict)}
+            left = [to for to in chunk if codes.get(to) not in gone]
+            if left:
+                raise CleanupIncomplete(f"friend_delete for {owner} did not delete {left[0]} "
+                                        f"(ResultCode {codes.get(left[0])!r})")
+            deleted += sum(1 for to in chunk if codes.get(to) == 0)
     return deleted
 
 
