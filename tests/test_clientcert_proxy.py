@@ -227,7 +227,7 @@ def test_the_cli_proxy_exits_1_when_a_client_breaks_a_documented_rule(emulator, 
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["proxy", "--upstream", "ftp://example.com"], "--upstream must be an http"),
+    (["proxy", "--upstream", "ftp://example.com"], "--upstream 'ftp://example.com': expected http(s)://"),
     (["proxy", "--upstream", "http://127.0.0.1:1", "--listen", "nowhere"], "--listen must be HOST:PORT"),
 ])
 def test_cli_proxy_usage_errors_exit_2(argv, message, capsys):

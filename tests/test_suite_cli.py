@@ -98,3 +98,34 @@ def test_a_killed_staging_run_is_finished_by_cleanup(emulator_process, tmp_path)
     state = _state(emulator_process)
     assert state["friendships"] == 0 and _pool_only(state)
     assert not ledger.exists()
+
+
+def test_cleanup_with_wrong_credentials_keeps_the_ledger_and_the_friendship_until_it_can_delete_it(emulator_process,
+                                                                                                    tmp_path):
+    """A wrong secret key used to print "cleanup done", drop the ledger and leave the friendship: now the
+    credentials are checked first (exit 2, one line naming the setting), and the ledger stays until a cleanup
+    with the right key deletes what it names."""
+    from timconform import usersig
+
+    port = emulator_process
+    sig = usersig.generate(1400000000, CREDENTIALS["TIMCONFORM_IDENTIFIER"], CREDENTIALS["TIMCONFORM_SECRET_KEY"])
+    query = f"sdkappid=1400000000&identifier={CREDENTIALS['TIMCONFORM_IDENTIFIER']}&usersig={sig}&random=1&contenttype=json"
+    for path, body in (("/v4/im_open_login_svc/multiaccount_import", {"Accounts": ["ledger_a", "ledger_b"]}),
+                       ("/v4/sns/friend_import", {"From_Account": "ledger_a", "AddFriendItem": [
+                           {"To_Account": "ledger_b", "AddSource": "AddSource_Type_Test"}]})):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}?{query}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.load(response)["ActionStatus"] == "OK"
+    ledger = tmp_path / "ledger.jsonl"
+    target = f"http://127.0.0.1:{port}"
+    ledger.write_text(json.dumps({"target": f"{target} ({target})", "sdkappid": 1400000000,
+                                  "identifier": CREDENTIALS["TIMCONFORM_IDENTIFIER"]}) + "\n"
+                      + json.dumps({"pairs": [["ledger_a", "ledger_b"]]}) + "\n")
+    wrong = timconform("cleanup", "--ledger", str(ledger), env={**CREDENTIALS, "TIMCONFORM_SECRET_KEY": "w" * 64})
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
+    assert "TIMCONFORM_SECRET_KEY" in wrong.stderr and ledger.exists()
+    assert _state(port)["friendships"] == 1
+    right = timconform("cleanup", "--ledger", str(ledger), env=CREDENTIALS)
+    assert right.returncode == 0, right.stderr
+    assert not ledger.exists() and _state(port)["friendships"] == 0

@@ -40,6 +40,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _sdkappid(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 2**64:
+        raise argparse.ArgumentTypeError(f"an SDKAppID is an unsigned 64-bit integer above 0, not {text}")
+    return value
+
+
+def _text(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _path(text: str) -> Path:
+    return Path(_text(text))
+
+
 def _rate(text: str) -> int | str | None:
     if text in ("off", "documented"):
         return None if text == "off" else text
@@ -66,7 +83,7 @@ def _add_emulator(commands) -> None:
     emulator = commands.add_parser("emulator", help="serve the faithful emulator over HTTP")
     emulator.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     emulator.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0 for an ephemeral one)")
-    emulator.add_argument("--sdkappid", type=_positive_int, help="the app's SDKAppID (default 1400000000)")
+    emulator.add_argument("--sdkappid", type=_sdkappid, help="the app's SDKAppID (default 1400000000)")
     emulator.add_argument("--admin", action="append", help="an admin account (repeatable; default administrator)")
     emulator.add_argument("--custom-tags", default="", help="comma-separated custom friend tags configured for the app")
     emulator.add_argument("--edition", choices=("pro", "free-trial"), default="pro",
@@ -83,9 +100,9 @@ def _add_emulator(commands) -> None:
 
 def _add_run(commands) -> None:
     run = commands.add_parser("run", help="certify a target against the rule catalogue")
-    run.add_argument("--target", help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
-    run.add_argument("--sdkappid", type=_positive_int, help="overrides $TIMCONFORM_SDKAPPID")
-    run.add_argument("--identifier", help="the admin account; overrides $TIMCONFORM_IDENTIFIER")
+    run.add_argument("--target", type=_text, help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
+    run.add_argument("--sdkappid", type=_sdkappid, help="overrides $TIMCONFORM_SDKAPPID")
+    run.add_argument("--identifier", type=_text, help="the admin account; overrides $TIMCONFORM_IDENTIFIER")
     run.add_argument("--profile", default="standard", choices=("quick", "standard", "full", "staging"))
     run.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
     run.add_argument("--seed", type=int, help="Hypothesis seed (printed in the report; reuse it to reproduce a run)")
@@ -95,13 +112,13 @@ def _add_run(commands) -> None:
     run.add_argument("--rules", default="", help="comma-separated rule ids to check (the others are Disabled)")
     run.add_argument("--skip-rules", default="", help="comma-separated rule ids not to check")
     run.add_argument("--baseline", type=_existing_file, help="known divergences (rule ids with reasons) not to fail on")
-    run.add_argument("--write-baseline", type=Path, help="write this run's Fail/Warn/Error rules as a baseline")
-    run.add_argument("--report-dir", type=Path, help="write results.json, junit.xml, report.html here")
+    run.add_argument("--write-baseline", type=_path, help="write this run's Fail/Warn/Error rules as a baseline")
+    run.add_argument("--report-dir", type=_path, help="write results.json, junit.xml, report.html here")
     run.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification (verification stays on)")
     run.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
     run.add_argument("--verbose", action="store_true",
                      help="every rule that did not pass, with its whole reason and where it failed")
-    run.add_argument("--cassette", type=Path,
+    run.add_argument("--cassette", type=_path,
                      help="record every exchange, redacted, with the rules judged on it, into this JSON-lines file "
                           f"(the staging profile records {DEFAULT_CASSETTE_DIR}/cassette-<time>.jsonl by default)")
     run.add_argument("--no-cassette", action="store_true", help="record no cassette, not even in the staging profile")
@@ -115,10 +132,10 @@ def _add_parity(commands) -> None:
                     "recorded observation again on the new answers. Exit 0: no divergence beyond --declared; 1: "
                     "divergences; 2: usage; 3: the target is unreachable.")
     parity.add_argument("cassette", type=_existing_file, help="a cassette written by timconform run --cassette")
-    parity.add_argument("--target", help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
+    parity.add_argument("--target", type=_text, help="emulator (default), an http(s):// base URL, or a region of openapi.yaml")
     parity.add_argument("--declared", type=_existing_file,
                         help="known divergences: YAML {divergences: [{path, reason, scenario?, operation?}]}")
-    parity.add_argument("--report", type=Path, help="write the whole comparison here as JSON")
+    parity.add_argument("--report", type=_path, help="write the whole comparison here as JSON")
     parity.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for TLS verification")
     parity.add_argument("--rate-limit", type=float, help="client-side calls/s for remote targets (default 100)")
 
@@ -126,7 +143,7 @@ def _add_parity(commands) -> None:
 def _add_profile(commands) -> None:
     profile = commands.add_parser("profile", help="turn a cassette into a behaviour profile for the emulator")
     profile.add_argument("cassette", type=_existing_file, help="a cassette written by timconform run --cassette")
-    profile.add_argument("--out", type=Path, help="write the profile here instead of standard output")
+    profile.add_argument("--out", type=_path, help="write the profile here instead of standard output")
 
 
 def _add_cleanup(commands) -> None:
@@ -148,7 +165,7 @@ def _add_certify_client(commands) -> None:
     certify.add_argument("--scenarios", default="", help="comma-separated scenario names (default: all of them): "
                                                          + ", ".join(scenario_names()))
     certify.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
-    certify.add_argument("--report-dir", type=Path, help="write results.json, junit.xml, report.html here")
+    certify.add_argument("--report-dir", type=_path, help="write results.json, junit.xml, report.html here")
     certify.add_argument("--time-limit", type=float, default=60.0,
                          help="seconds one scenario's command may run before it is stopped (default 60)")
     certify.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
@@ -169,14 +186,14 @@ def _add_proxy(commands) -> None:
                     "set. Stop with Ctrl-C or SIGTERM to write the report.")
     proxy.add_argument("--upstream", required=True, help="the API base URL, e.g. https://adminapisgp.im.qcloud.com")
     proxy.add_argument("--listen", default="127.0.0.1:8081", help="HOST:PORT to listen on (default 127.0.0.1:8081)")
-    proxy.add_argument("--report-dir", type=Path, help="write results.json, junit.xml, report.html here on exit")
+    proxy.add_argument("--report-dir", type=_path, help="write results.json, junit.xml, report.html here on exit")
     proxy.add_argument("--strict", action="store_true", help="a broken inferred rule is a Fail, not a Warn")
     proxy.add_argument("--ca-bundle", type=_existing_file, help="CA bundle for an https upstream (verification stays on)")
 
 
 def _add_usersig(commands) -> None:
     sig = commands.add_parser("usersig", help=f"print a UserSig made with the key in ${SECRET_ENV}")
-    sig.add_argument("--sdkappid", type=_positive_int, required=True)
+    sig.add_argument("--sdkappid", type=_sdkappid, required=True)
     sig.add_argument("--identifier", required=True)
     sig.add_argument("--expire", type=_positive_int, default=86400, help="validity in seconds (default 86400)")
 
@@ -271,7 +288,7 @@ def _ids(text: str) -> tuple[str, ...]:
 
 def _run(args: argparse.Namespace) -> int:
     from timconform.report import baseline, console
-    from timconform.suite.runner import RunConfig, run, write_outputs
+    from timconform.suite.runner import RunConfig, run
     from timconform.target import ENV_IDENTIFIER, ENV_SDKAPPID, ConfigurationError
 
     env = dict(os.environ)
@@ -293,13 +310,13 @@ def _run(args: argparse.Namespace) -> int:
         result, redactor = run(config, progress_factory=lambda total: console.Progress(total, quiet=args.quiet))
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # the cassette could not be opened where it was asked for
+        raise UsageError(f"cannot write {exc.filename or cassette}: {exc.strerror or exc}") from None
     if redactor.warning():
         print(f"timconform: {redactor.warning()}", file=sys.stderr)
     if known is not None:
         baseline.apply(result, known)
-    written = write_outputs(result, redactor, args.report_dir)
-    if args.write_baseline:
-        written.append(baseline.write(args.write_baseline, result, redactor=redactor))
+    _write_run_outputs(args, result, redactor)
     if "unreachable" in result.meta:  # one line: every rule is an Error with this one cause
         where = f"; reports in {args.report_dir}" if args.report_dir else ""
         print(f"timconform: {result.meta['unreachable']}: no scenario ran, every selected rule is Error{where} "
@@ -311,6 +328,19 @@ def _run(args: argparse.Namespace) -> int:
     if cassette is not None:
         print(f"cassette: {cassette} (replay it with: timconform parity {cassette} --target T)")
     return result.exit_code()
+
+
+def _write_run_outputs(args: argparse.Namespace, result, redactor) -> None:
+    from timconform.report import baseline
+    from timconform.suite.runner import write_outputs
+
+    try:
+        write_outputs(result, redactor, args.report_dir)
+        if args.write_baseline:
+            baseline.write(args.write_baseline, result, redactor=redactor)
+    except OSError as exc:  # checked before the run, yet the place refused the write (a full disk, /sys)
+        raise UsageError(f"cannot write the reports: {exc.strerror or exc} ({exc.filename or args.report_dir}); "
+                         f"the run ended with exit {result.exit_code()}") from None
 
 
 def _cassette_path(args: argparse.Namespace) -> Path | None:
@@ -353,8 +383,11 @@ def _parity(args: argparse.Namespace) -> int:
     redactor = Redactor(creds.secret_key)
     if redactor.warning():
         print(f"timconform: {redactor.warning()}", file=sys.stderr)
-    client = Client(target, creds, spec, redactor, qps=args.rate_limit or DEFAULT_QPS,
-                    verify=str(args.ca_bundle) if args.ca_bundle else True)
+    try:
+        client = Client(target, creds, spec, redactor, qps=args.rate_limit or DEFAULT_QPS,
+                        verify=str(args.ca_bundle) if args.ca_bundle else True)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
     try:
         result = replay.replay(spec, client, args.cassette, declared=declared, target=target.describe())
     except TargetUnavailable as exc:
@@ -363,9 +396,12 @@ def _parity(args: argparse.Namespace) -> int:
     finally:
         client.close()
     if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(redactor.text(json.dumps(result.as_dict(), ensure_ascii=False, indent=1)),
-                               encoding="utf-8")
+        try:
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.write_text(redactor.text(json.dumps(result.as_dict(), ensure_ascii=False, indent=1)),
+                                   encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--report: cannot write {args.report}: {exc.strerror or exc}") from None
     print(redactor.text(replay.summary(spec, result)))
     return 1 if result.undeclared else 0
 
@@ -382,8 +418,15 @@ def _profile(args: argparse.Namespace) -> int:
     if args.out is None:
         print(text, end="")
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    from timconform.report.write import output_file_problem
+
+    if why := output_file_problem(args.out):
+        raise UsageError(f"--out: {why}")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"behaviour profile written to {args.out}: timconform emulator --behaviour {args.out}")
     return 0
 
@@ -434,8 +477,11 @@ def _cleanup(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
     spec = spec_module.load()
-    client = Client(Target("url", base_url, base_url), creds, spec, Redactor(creds.secret_key),
-                    verify=str(args.ca_bundle) if args.ca_bundle else True)
+    try:
+        client = Client(Target("url", base_url, base_url), creds, spec, Redactor(creds.secret_key),
+                        verify=str(args.ca_bundle) if args.ca_bundle else True)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
     try:
         preflight(client, spec)  # wrong credentials: one line naming the setting, and the ledger kept
         deleted = staging.cleanup(client, ledger, batch=spec.limit("friend_delete_items"))

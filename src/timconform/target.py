@@ -12,6 +12,7 @@ import itertools
 import json
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections import Counter, deque
@@ -86,9 +87,36 @@ def credentials_from_env(env: Mapping[str, str], *, defaults: Credentials | None
                if not value]
     if missing:
         raise ConfigurationError(f"missing credentials: set {', '.join(missing)} in the environment")
-    if not sdkappid.isdigit():
-        raise ConfigurationError(f"{ENV_SDKAPPID} must be an unsigned integer")
+    if not sdkappid.isdigit() or not 0 < int(sdkappid) < 2**64:
+        raise ConfigurationError(f"{ENV_SDKAPPID} must be an unsigned integer of at most 64 bits")
     return Credentials(int(sdkappid), identifier, key)
+
+
+def base_url(text: str) -> str:
+    """A target's base URL, checked: http or https, a host, a port that is a port, no query, fragment or
+    credentials (the suite appends /v4/... and its own query). ConfigurationError otherwise."""
+    from urllib.parse import urlsplit
+
+    problem = None
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises on a port that is no number or out of range
+    except ValueError as exc:
+        parts, port, problem = None, None, str(exc)
+    if problem is None:
+        if text != text.strip() or any(c.isspace() for c in text):
+            problem = "it contains white space"
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "expected http(s)://HOST[:PORT][/PATH]"
+        elif parts.query or parts.fragment or "?" in text or "#" in text:
+            problem = "a base URL has no query or fragment"
+        elif parts.username is not None or parts.password is not None:
+            problem = "credentials go in the environment, not in the URL"
+        elif port == 0:
+            problem = "port 0 is no port to connect to"
+    if problem is not None:
+        raise ConfigurationError(f"--target {text!r}: {problem}")
+    return text.rstrip("/")
 
 
 def custom_tags_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -100,7 +128,7 @@ def resolve(name: str, spec: Spec, env: Mapping[str, str]) -> tuple[Target, Cred
     if name == "emulator":
         return _embedded(env)
     if name.startswith(("http://", "https://")):
-        return Target("url", name, name.rstrip("/")), credentials_from_env(env)
+        return Target("url", name, base_url(name)), credentials_from_env(env)
     if name in spec.servers:
         return Target("region", name, spec.servers[name]), credentials_from_env(env)
     regions = ", ".join(sorted(spec.servers))
@@ -128,8 +156,11 @@ def _embedded(env: Mapping[str, str]) -> tuple[Target, Credentials]:
     creds = credentials_from_env(env, defaults=Credentials(DEMO_SDKAPPID, DEMO_ADMIN, DEMO_SECRET_KEY))
     # The suite configures this emulator itself, so it knows its custom tags: demo ones unless the user names some.
     tags = custom_tags_from_env(env) or EMBEDDED_CUSTOM_TAGS
-    emulator = Emulator(EmulatorConfig(sdkappid=creds.sdkappid, admins=(creds.identifier,), secret_key=creds.secret_key,
-                                       custom_tags=tags, rate_limit=None))
+    try:
+        emulator = Emulator(EmulatorConfig(sdkappid=creds.sdkappid, admins=(creds.identifier,),
+                                           secret_key=creds.secret_key, custom_tags=tags, rate_limit=None))
+    except ValueError as exc:
+        raise ConfigurationError(f"{ENV_CUSTOM_TAGS}: {exc}") from None
     return Target("emulator", "emulator", "http://emulator", AsgiBridge(emulator), emulator, tags), creds
 
 
@@ -273,8 +304,11 @@ class Client:
         self._rate_codes = frozenset(c.code for c in spec.codes.values() if c.klass == "rate-limit")
         # TCP_NODELAY: httpcore writes headers and body separately, and Nagle's algorithm meeting the
         # server's delayed ACK stalls every call by ~40 ms (measured on loopback).
-        transport = target.transport or httpx.HTTPTransport(
-            verify=verify, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        try:
+            transport = target.transport or httpx.HTTPTransport(
+                verify=verify, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        except (ssl.SSLError, OSError) as exc:  # a --ca-bundle that holds no certificate
+            raise ConfigurationError(f"--ca-bundle {verify}: not a usable CA bundle ({exc})") from None
         self._http = httpx.Client(base_url=target.base_url, transport=transport, timeout=timeout,
                                   headers={"Content-Type": "application/json"})
 

@@ -44,12 +44,13 @@ class ProxyConfigError(ValueError):
 
 
 def parse_upstream(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProxyConfigError(f"--upstream must be an http:// or https:// base URL, not {url!r}")
-    if parts.query or parts.fragment:
-        raise ProxyConfigError(f"--upstream is a base URL without query or fragment, not {url!r}")
-    return url.rstrip("/")
+    """The same check as a run's --target URL (target.base_url): one rule for what a base URL is."""
+    from timconform.target import ConfigurationError, base_url
+
+    try:
+        return base_url(url)
+    except ConfigurationError as exc:
+        raise ProxyConfigError(str(exc).replace("--target", "--upstream", 1)) from None
 
 
 def parse_listen(text: str) -> tuple[str, int]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from timconform.inputs import InputError, read_document, unknown_keys
 from timconform.spec import Spec
 
 # The switches whose outcomes change the model's semantics rather than just the code it answers,
@@ -108,9 +108,15 @@ def defaults(spec: Spec) -> dict[str, str]:
 
 def load(spec: Spec, overrides: Mapping[str, str] | Path | str | None = None) -> Behaviour:
     """The default profile of the catalogue with ``overrides`` (a mapping or a YAML/JSON file) applied."""
-    chosen = defaults(spec)
     if isinstance(overrides, (str, Path)):
-        overrides = read_profile(Path(overrides))
+        path = Path(overrides)
+        try:
+            return load(spec, read_profile(path))
+        except BehaviourError as exc:
+            text = str(exc)
+            raise BehaviourError(text if str(path) in text else text.replace("behaviour profile", f"behaviour profile "
+                                                                             f"{path}", 1)) from None
+    chosen = defaults(spec)
     for rule_id, outcome_id in (overrides or {}).items():
         rule = spec.rules.get(rule_id)
         if rule is None or not rule.outcomes:
@@ -132,11 +138,12 @@ def load(spec: Spec, overrides: Mapping[str, str] | Path | str | None = None) ->
 
 def read_profile(path: Path) -> dict[str, str]:
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise BehaviourError(f"cannot read behaviour profile {path}: {exc}") from exc
-    if isinstance(data, dict) and "outcomes" in data:
-        data = data["outcomes"]
+        data: Any = read_document(path, "behaviour profile")
+        if isinstance(data, dict) and "outcomes" in data:
+            unknown_keys(data, ("outcomes",), f"behaviour profile {path}")
+            data = data["outcomes"]
+    except InputError as exc:
+        raise BehaviourError(str(exc)) from None
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise BehaviourError(f"behaviour profile {path}: expected a mapping of rule id to outcome id")
     return data

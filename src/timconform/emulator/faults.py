@@ -27,13 +27,13 @@ Example (YAML)::
 
 from __future__ import annotations
 
+from timconform.inputs import InputError, read_document
 import threading
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 ACTIONS = ("code", "http", "non-json", "delay", "old-shape")
 
@@ -85,7 +85,10 @@ class FaultPlan:
 
 def parse(data: Any, *, known_codes: Container[int], operations: Container[str]) -> FaultPlan:
     if isinstance(data, Mapping):
-        data = data.get("faults", [])
+        if set(data) != {"faults"}:  # a typo ("fautls:") is never an empty plan
+            raise FaultPlanError(f"a fault plan mapping holds exactly one key, 'faults'; found "
+                                 f"{', '.join(sorted(map(str, data))) or 'none'}")
+        data = data["faults"]
     if not isinstance(data, Sequence) or isinstance(data, (str, bytes)):
         raise FaultPlanError("a fault plan is a list of faults (or a mapping with a 'faults' list)")
     return FaultPlan(faults=tuple(_fault(i, entry, known_codes, operations) for i, entry in enumerate(data)))
@@ -93,10 +96,10 @@ def parse(data: Any, *, known_codes: Container[int], operations: Container[str])
 
 def load(path: Path, *, known_codes: Container[int], operations: Container[str]) -> FaultPlan:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise FaultPlanError(f"cannot read fault plan {path}: {exc}") from exc
-    return parse(data, known_codes=known_codes, operations=operations)
+        return parse(read_document(path, "fault plan"), known_codes=known_codes, operations=operations)
+    except (InputError, FaultPlanError) as exc:
+        text = str(exc)
+        raise FaultPlanError(text if text.startswith("fault plan ") else f"fault plan {path}: {text}") from None
 
 
 FIELDS = frozenset({"action", "operation", "calls", "code", "level", "items", "status", "seconds", "body",

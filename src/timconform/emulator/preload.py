@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from timconform.inputs import InputError, read_document
 from timconform.emulator.errors import ApiError
 from timconform.emulator.codes import OK
 from timconform.emulator.model import App, Model
@@ -30,9 +30,9 @@ class PreloadError(ValueError):
 
 def read(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PreloadError(f"cannot read accounts file {path}: {exc}") from exc
+        data = read_document(path, "accounts file")
+    except InputError as exc:
+        raise PreloadError(str(exc)) from None
     if not isinstance(data, dict) or not set(data) <= {"accounts", "friends"}:
         raise PreloadError(f"accounts file {path}: expected a mapping with 'accounts' and 'friends'")
     return data
@@ -40,7 +40,9 @@ def read(path: Path) -> dict[str, Any]:
 
 def load(model: Model, app: App, path: Path, validator: ImportValidator) -> None:
     data = read(path)
-    accounts = data.get("accounts") or []
+    accounts = data.get("accounts", [])
+    if accounts is None:
+        accounts = []
     if not isinstance(accounts, list) or not all(isinstance(a, str) and a for a in accounts):
         raise PreloadError(f"accounts file {path}: 'accounts' must be a list of UserIDs")
     for account in accounts:
@@ -52,7 +54,8 @@ def load(model: Model, app: App, path: Path, validator: ImportValidator) -> None
             model.account_import(app, account)
         except ApiError as error:
             raise PreloadError(f"accounts file {path}: account {account!r} refused with code {error.code}") from None
-    friends = data.get("friends") or {}
+    friends = data.get("friends", {})
+    friends = {} if friends is None else friends
     if not isinstance(friends, dict):
         raise PreloadError(f"accounts file {path}: 'friends' must map a UserID to a list of friend items")
     for owner, entries in friends.items():

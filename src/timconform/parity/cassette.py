@@ -311,6 +311,8 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
                     line = json.loads(text)
                 except ValueError as exc:
                     raise CassetteError(f"{path}:{number} is not JSON ({exc})") from None
+                except RecursionError:
+                    raise CassetteError(f"{path}:{number} is nested too deeply") from None
                 if not isinstance(line, dict):
                     raise CassetteError(f"{path}:{number} is not a JSON object")
                 yield line

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from timconform.inputs import InputError, read_document, unknown_keys
 from timconform import usersig_styles
 from timconform.oracle.registry import evaluate, load_all
 from timconform.parity import cassette as cassette_module
@@ -54,9 +54,16 @@ def load_declared(path: Path) -> list[Declared]:
     """A YAML or JSON file: ``divergences: [{path, reason, scenario?, operation?}]``; ``path: status`` for the
     HTTP status or a transport failure."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise DeclaredError(f"cannot read {path}: {' '.join(str(exc).split())[:200]}") from None
+        data = read_document(path, "declared divergences")
+        if isinstance(data, dict):
+            unknown_keys(data, ("divergences",), f"declared divergences {path}")
+        for number, entry in enumerate(data.get("divergences") or () if isinstance(data, dict) else (), 1):
+            if isinstance(entry, dict):
+                unknown_keys(entry, ("path", "reason", "scenario", "operation"), f"{path}: divergence {number}")
+                if not all(isinstance(entry.get(k), (str, type(None))) for k in ("scenario", "operation")):
+                    raise DeclaredError(f"{path}: divergence {number}: scenario and operation are names (text)")
+    except InputError as exc:
+        raise DeclaredError(str(exc)) from None
     entries = data.get("divergences") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise DeclaredError(f"{path}: expected a mapping with a list under 'divergences'")

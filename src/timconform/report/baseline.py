@@ -21,6 +21,7 @@ import yaml
 
 from timconform.report.json_report import redact_text
 from timconform.report.model import RuleResult, RunResult, Verdict
+from timconform.inputs import read_document
 from timconform.report.redact import Redactor
 
 KEY = "known_divergences"
@@ -32,16 +33,7 @@ _REASON_CHARS = 200
 def load(path: str | Path) -> dict[str, str]:
     """Rule id -> reason, from a baseline file; ValueError naming the file and the problem if it is bad."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"baseline {path}: cannot read it: {exc}") from exc
-    try:
-        data: Any = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ValueError(f"baseline {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
-                         f"{exc}") from exc
-    return parse(data, where=str(path))
+    return parse(read_document(path, "baseline"), where=str(path))
 
 
 def parse(data: Any, *, where: str = "baseline") -> dict[str, str]:

@@ -49,8 +49,21 @@ class Ledger:
             self._append({"pairs": pairs})
 
     def empty(self) -> bool:
-        """Nothing was intended yet: no line at all, or only a header cut short by a kill (no pair follows it)."""
-        return not any(isinstance(e, dict) and "pairs" in e for e in self._entries()) and not self._header()
+        """Nothing was intended yet: an empty file, or only a header cut short by a kill (no line follows it).
+        Anything else is read as a ledger, and a file that is none is refused, never removed."""
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except OSError as exc:
+            raise LedgerError(f"cannot read ledger {self.path}: {exc.strerror}") from None
+        lines = [line for line in lines if line.strip()]
+        if not lines:
+            return True
+        if len(lines) == 1 and lines[0].startswith(b'{"target"'):
+            try:
+                json.loads(lines[0])
+            except ValueError:
+                return True
+        return False
 
     def header(self) -> dict[str, Any]:
         header = self._header()
@@ -93,8 +106,11 @@ class Ledger:
                     if line:
                         try:
                             yield json.loads(line)
-                        except (ValueError, RecursionError):
+                        except ValueError:
                             continue  # a line cut short by a kill: the pairs before it are still honoured
+                        except RecursionError:
+                            raise LedgerError(f"ledger {self.path}: a line is nested too deeply: it is not one "
+                                              f"timconform wrote") from None
         except UnicodeDecodeError:
             raise LedgerError(f"ledger {self.path} is not UTF-8 text: it is not one timconform wrote") from None
         except OSError as exc:
