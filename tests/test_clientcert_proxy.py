@@ -298,3 +298,11 @@ def test_the_reference_client_confirms_with_friend_check_after_an_answer_it_neve
     # The retry gets 30001 (already friends) for the two the lost attempt imported; friend_check confirms them.
     assert sorted(result.imported) == ["user0001", "user0002"] and set(result.failed) == {"ghost"}
     assert app.calls == ["friend_import", "friend_import", "friend_check"]
+
+
+def test_the_validating_proxy_never_forwards_the_control_plane(emulator) -> None:
+    """An emulator's /_timconform/ stays its own: the proxy answers 403 and sends nothing upstream."""
+    with ValidatingProxy(emulator.base_url, env={}) as proxy:
+        response = requests.get(f"{proxy.url}/_timconform/state", timeout=5)
+        assert response.status_code == 403 and "never forwards" in response.text
+        assert proxy.journal.reserve() == 0  # no request was recorded, so none was forwarded

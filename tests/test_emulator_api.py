@@ -80,9 +80,12 @@ class Api:
             return await asyncio.gather(*(self.send(op, body) for op, body in calls))
         return self.run(all_of())
 
-    def control(self, method: str, action: str, body: Any = None) -> httpx.Response:
-        kwargs = {"json": body} if body is not None else {}
-        return self.run(self.client.request(method, f"/_timconform/{action}", **kwargs))
+    def control(self, method: str, action: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        """A control-plane call as a local user makes it: to 127.0.0.1, with the start's token."""
+        if body is not None:
+            kwargs["json"] = body
+        headers = {"Host": "127.0.0.1", "Authorization": f"Bearer {self.emu.control_token}", **kwargs.pop("headers", {})}
+        return self.run(self.client.request(method, f"/_timconform/{action}", headers=headers, **kwargs))
 
     def close(self) -> None:
         self.run(self.client.aclose())

@@ -131,7 +131,7 @@ def test_control_plane_bad_plan_is_400(api, plan, words):
 
 
 def test_control_plane_bad_json_is_400(api):
-    response = api.run(api.client.put("/_timconform/faults", content=b"{not json"))
+    response = api.control("PUT", "faults", content=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["error"]
 
 
@@ -336,3 +336,66 @@ def test_preload_invalid_accounts_raise(tmp_path, spec, content, config, named):
     path.write_text(content.format(long=long, many=many), encoding="utf-8")
     with pytest.raises(PreloadError, match=repr(named.format(long=long))):
         Emulator(EmulatorConfig(accounts=path, **config), spec=spec)
+
+
+# -- the control plane's guard (issue 15, point 1) -----------------------------------------------------------
+
+def _state_status(api, **headers) -> int:
+    return api.control("GET", "state", headers=headers).status_code
+
+
+def test_the_control_plane_needs_the_start_token(spec) -> None:
+    api = Api(spec)
+    try:
+        assert _state_status(api) == 200
+        assert _state_status(api, Authorization="Bearer wrong") == 403
+        assert api.run(api.client.get("/_timconform/state", headers={"Host": "127.0.0.1"})).status_code == 403
+        assert _state_status(api, Authorization="", **{"X-Timconform-Token": api.emu.control_token}) == 200
+    finally:
+        api.close()
+
+
+@pytest.mark.parametrize("header", ["X-Forwarded-For", "Forwarded", "X-Real-IP"])
+def test_a_forwarded_request_is_refused_even_when_it_claims_loopback(spec, header: str) -> None:
+    """With FORWARDED_ALLOW_IPS=* uvicorn used to let `X-Forwarded-For: 127.0.0.1` make any peer loopback."""
+    for peer in ("203.0.113.7", "127.0.0.1"):
+        api = Api(spec, client=(peer, 4000))
+        try:
+            value = "for=127.0.0.1" if header == "Forwarded" else "127.0.0.1"
+            assert _state_status(api, **{header: value}) == 403
+        finally:
+            api.close()
+
+
+def test_a_remote_peer_is_refused_and_an_ipv4_mapped_loopback_peer_is_not(spec) -> None:
+    for peer, status in (("203.0.113.7", 403), ("::ffff:127.0.0.1", 200), ("::1", 200)):
+        api = Api(spec, client=(peer, 4000))
+        try:
+            assert _state_status(api) == status, peer
+        finally:
+            api.close()
+
+
+@pytest.mark.parametrize("headers", [{"Host": "attacker.example"}, {"Host": "attacker.example:8080"},
+                                     {"Origin": "https://attacker.example"}, {"Origin": "null"}])
+def test_dns_rebinding_and_cross_site_requests_are_refused(spec, headers: dict) -> None:
+    api = Api(spec)
+    try:
+        assert _state_status(api, **headers) == 403
+        reset = api.control("POST", "reset", headers=headers)
+        assert reset.status_code == 403
+    finally:
+        api.close()
+
+
+def test_a_control_body_that_is_not_json_typed_is_refused_and_changes_nothing(spec) -> None:
+    """A web page can POST text/plain without a CORS preflight; the plan it carries is never installed."""
+    api = Api(spec)
+    try:
+        plan = b'[{"action": "code", "code": 30006, "calls": [1]}]'
+        response = api.control("PUT", "faults", content=plan, headers={"Content-Type": "text/plain"})
+        assert response.status_code == 415
+        assert api.control("GET", "faults").json()["faults"] == []
+    finally:
+        api.close()
+

@@ -492,12 +492,15 @@ def test_control_plane_refuses_a_malformed_fault_plan_with_400(plan: bytes) -> N
     async def run() -> None:
         harness = Harness()
         try:
-            good = await harness.client.put("/_timconform/faults", json=[{"action": "code", "code": 30006, "calls": [99]}])
+            control = {"Host": "127.0.0.1", "Authorization": f"Bearer {harness.emulator.control_token}"}
+            good = await harness.client.put("/_timconform/faults", json=[{"action": "code", "code": 30006, "calls": [99]}],
+                                            headers=control)
             assert good.status_code == 200, good.text
-            response = await harness.client.put("/_timconform/faults", content=plan)
+            response = await harness.client.put("/_timconform/faults", content=plan,
+                                                headers={**control, "Content-Type": "application/json"})
             assert response.status_code == 400, (response.status_code, response.text)
             assert "error" in response.json()
-            kept = await harness.client.get("/_timconform/faults")
+            kept = await harness.client.get("/_timconform/faults", headers=control)
             assert kept.json()["faults"] == [{"action": "code", "operation": "friend_import", "calls": [99],
                                               "code": 30006, "level": "request"}]
         finally:

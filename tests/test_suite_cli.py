@@ -49,8 +49,13 @@ def test_bad_options_and_missing_credentials_exit_2_with_one_line():
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("timconform: error:"), done.stderr
 
 
+CONTROL_TOKEN = "suite-cli-control-token"
+
+
 def _state(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_timconform/state", timeout=5) as response:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_timconform/state",
+                                     headers={"Authorization": f"Bearer {CONTROL_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         return json.load(response)
 
 
@@ -58,7 +63,8 @@ def _state(port: int) -> dict:
 def emulator_process():
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "timconform.cli", "emulator", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TIMCONFORM_CONTROL_TOKEN": CONTROL_TOKEN})
     assert "timconform emulator on" in process.stdout.readline()
     yield port
     process.send_signal(signal.SIGTERM)

@@ -252,9 +252,12 @@ def _emulator(args: argparse.Namespace) -> int:
     from timconform.emulator.serve import bind, serve_forever
 
     secret = os.environ.get(SECRET_ENV)
+    from timconform.emulator.control import TOKEN_ENV
+
     config = EmulatorConfig(secret_key=secret or DEMO_SECRET_KEY, custom_tags=_tags(args.custom_tags),
                             edition=args.edition, behaviour=args.behaviour, faults=args.faults,
-                            accounts=args.accounts, rate_limit=args.rate_limit, record=args.record)
+                            accounts=args.accounts, rate_limit=args.rate_limit, record=args.record,
+                            control_token=os.environ.get(TOKEN_ENV) or None)
     if args.sdkappid:
         config.sdkappid = args.sdkappid
     if args.admin:
@@ -277,6 +280,9 @@ def _emulator(args: argparse.Namespace) -> int:
     def announce() -> None:
         print(f"timconform emulator on http://{host}:{port} - sdkappid {config.sdkappid}, admin "
               f"{', '.join(config.admins)}, secret key {key_origin}", flush=True)
+        if not os.environ.get(TOKEN_ENV):  # printed once, where only the user sees it; never logged
+            print(f"timconform: control plane token (Authorization: Bearer ...): {emulator.control_token}",
+                  file=sys.stderr, flush=True)
 
     serve_forever(emulator, sock, log_level=args.log_level, on_ready=announce)
     return 0

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from timconform.emulator.control import CONTROL_PREFIX
 from timconform import __version__
 from timconform import spec as spec_module
 from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected
@@ -209,6 +210,9 @@ class _Handler(PlainAnswers, BaseHTTPRequestHandler):
         proxy = self.server.proxy
         if not self.path.startswith("/"):
             self._refuse(400, "this is a reverse proxy: send origin-form requests (/v4/...), not proxy requests")
+            return
+        if urlsplit(self.path).path.startswith(CONTROL_PREFIX):  # an emulator's control plane stays its own
+            self._refuse(403, "timconform proxy never forwards an emulator's control plane (/_timconform/)")
             return
         body = self._read_body()
         if body is None:

@@ -1,13 +1,12 @@
 """The HTTP layer: Starlette requests in, HTTP 200 envelopes out. It only translates.
 
 Everything under /v4/ is the REST API; /_timconform/ is the control plane (reset, fault plan,
-recorded requests, health) and answers loopback clients only.
+recorded requests, health), for loopback clients holding the start's token only (control.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import time
@@ -19,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from timconform import spec as spec_module
 from timconform import usersig
 from timconform.emulator import behaviour as behaviour_module
+from timconform.emulator import control
 from timconform.emulator import faults as faults_module
 from timconform.emulator import preload
 from timconform.emulator.codes import BAD_URL, SDKAPPID_MISMATCH
@@ -36,7 +36,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 _JSON_TYPE_BYTES = JSON_TYPE.encode("latin-1")
 _CONTENT_TYPE_HEADER = behaviour_module.SEMANTIC_SWITCHES["content_type_header"]
 _CONCURRENT_WRITE = behaviour_module.SEMANTIC_SWITCHES["concurrent_write"]
-CONTROL_PREFIX = "/_timconform/"
+CONTROL_PREFIX = control.CONTROL_PREFIX
 _REST_PATH = re.compile(r"/v4/[^/]+/[^/]+")  # /v4/<service>/<command>: routed after the signature
 SECOND_MARGIN = 0.02  # past the second boundary, so that a clock read at once afterwards is in the next second
 
@@ -67,6 +67,7 @@ class Emulator:
         self.randoms = RandomMemory()
         self._operations = {op.path: op for op in spec.operations.values()}  # spec.operation_by_path's index
         self.recorded: list[dict[str, Any]] = []
+        self.control_token = config.control_token or control.new_token()
         self._in_flight: set[tuple[int, str]] = set()
         self.faults = self._fault_plan(config.faults)
         if config.accounts is not None:
@@ -269,8 +270,13 @@ class Emulator:
     # -- control plane --------------------------------------------------------------------------
 
     async def _control(self, request: Request) -> Response:
-        if not _is_loopback(request):
-            return JSONResponse({"error": "the control plane answers loopback clients only"}, status_code=403)
+        client = request.scope.get("client")
+        headers = request.headers
+        has_body = int(headers.get("content-length") or 0) > 0 or "transfer-encoding" in headers
+        why = control.refusal(peer=client[0] if client else None, method=request.method, headers=headers,
+                              token=self.control_token, has_body=has_body)
+        if why is not None:
+            return JSONResponse({"error": why}, status_code=415 if "application/json" in why else 403)
         action = request.scope["path"][len(CONTROL_PREFIX):].strip("/")
         method = request.method
         if action == "state" and method == "GET":
@@ -375,15 +381,6 @@ def _old_shape(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _redacted_query(request: Request) -> dict[str, str]:
     return {k: ("<redacted>" if k == "usersig" else v) for k, v in request.query_params.multi_items()}
-
-
-def _is_loopback(request: Request) -> bool:
-    if request.client is None:
-        return True
-    try:
-        return ipaddress.ip_address(request.client.host).is_loopback
-    except ValueError:
-        return request.client.host in ("testclient", "localhost")
 
 
 async def _lifespan(receive, send) -> None:

@@ -37,5 +37,6 @@ class EmulatorConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     record: bool = False
     write_hold_seconds: float = WRITE_HOLD_SECONDS
+    control_token: str | None = None  # the control plane's token; None: a new one for every start
     clock: Callable[[], float] = field(default=time.time)
     monotonic: Callable[[], float] = field(default=time.monotonic)
