@@ -7,6 +7,8 @@ recorded requests, health), for loopback clients holding the start's token only 
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import logging
 import re
 import time
@@ -38,6 +40,8 @@ _CONTENT_TYPE_HEADER = behaviour_module.SEMANTIC_SWITCHES["content_type_header"]
 _CONCURRENT_WRITE = behaviour_module.SEMANTIC_SWITCHES["concurrent_write"]
 CONTROL_PREFIX = control.CONTROL_PREFIX
 _REST_PATH = re.compile(r"/v4/[^/]+/[^/]+")  # /v4/<service>/<command>: routed after the signature
+MAX_PLAN_BYTES = 1 << 20  # a fault plan sent to the control plane
+RECORD_TEXT_BYTES = 16 * 1024  # --record keeps this much of each body and answer
 SECOND_MARGIN = 0.02  # past the second boundary, so that a clock read at once afterwards is in the next second
 
 
@@ -66,7 +70,7 @@ class Emulator:
         self.codes = GatewayCodes(spec, self.behaviour)
         self.randoms = RandomMemory()
         self._operations = {op.path: op for op in spec.operations.values()}  # spec.operation_by_path's index
-        self.recorded: list[dict[str, Any]] = []
+        self.recorded: collections.deque[dict[str, Any]] = collections.deque(maxlen=config.record_limit)
         self.control_token = config.control_token or control.new_token()
         self._in_flight: set[tuple[int, str]] = set()
         self.faults = self._fault_plan(config.faults)
@@ -153,7 +157,7 @@ class Emulator:
             response = self._respond(self.envelopes.fail(operation, self.codes.internal))
         if record is not None:
             record["status"] = response.status_code
-            record["response"] = response.body.decode("utf-8", "replace")
+            record["response"] = _cut(response.body)
             self.recorded.append(record)
         return response
 
@@ -189,7 +193,7 @@ class Emulator:
             else:
                 raw = await _read_capped(receive, cap, self.codes.body_size, message)
             if record is not None:
-                record["body"] = raw.decode("utf-8", "replace")
+                record["body"] = _cut(raw)
             call = Call(self.model, app, self.envelopes, self.validator, item_faults)
             handler = HANDLERS[operation]
             body = decode_body(raw, self.codes)
@@ -292,20 +296,30 @@ class Emulator:
         if action == "faults" and method == "GET":
             return JSONResponse(self.faults.describe())
         if action == "faults" and method in ("PUT", "POST"):
-            try:
-                self.install_faults(await request.json())
-            except (ValueError, faults_module.FaultPlanError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-            return JSONResponse(self.faults.describe())
+            return await self._put_faults(request)
         if action == "faults" and method == "DELETE":
             self.faults = faults_module.FaultPlan()
             return JSONResponse({"ok": True})
         if action == "requests" and method == "GET":
-            return JSONResponse({"requests": self.recorded})
+            return JSONResponse({"requests": list(self.recorded), "kept": self.recorded.maxlen})
         if action == "requests" and method == "DELETE":
             self.recorded.clear()
             return JSONResponse({"ok": True})
         return JSONResponse({"error": f"no control action {method} {action!r}"}, status_code=404)
+
+
+    async def _put_faults(self, request: Request) -> Response:
+        """A fault plan over HTTP: installed, or a JSON error (400) naming the problem; never a 500."""
+        raw = await request.body()
+        try:
+            if len(raw) > MAX_PLAN_BYTES:
+                raise ValueError(f"a fault plan is at most {MAX_PLAN_BYTES} bytes")
+            self.install_faults(json.loads(raw))
+        except (ValueError, faults_module.FaultPlanError) as exc:
+            return JSONResponse({"error": " ".join(str(exc).split())[:300]}, status_code=400)
+        except RecursionError:
+            return JSONResponse({"error": "the fault plan is nested too deeply"}, status_code=400)
+        return JSONResponse(self.faults.describe())
 
 
 class _RawAnswer(Exception):
@@ -377,6 +391,13 @@ def _old_shape(payload: dict[str, Any]) -> dict[str, Any]:
     out = {"ResultItem": items, "Fail_Account": failed, "Invalid_Account": invalid}
     out.update((k, v) for k, v in payload.items() if k not in out)
     return out
+
+
+def _cut(data: bytes) -> str:
+    """A recorded body or answer: whole up to RECORD_TEXT_BYTES, else its start and how long it was."""
+    if len(data) <= RECORD_TEXT_BYTES:
+        return data.decode("utf-8", "replace")
+    return data[:RECORD_TEXT_BYTES].decode("utf-8", "replace") + f"... [{len(data)} bytes, cut]"
 
 
 def _redacted_query(request: Request) -> dict[str, str]:

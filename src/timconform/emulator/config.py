@@ -36,6 +36,9 @@ class EmulatorConfig:
     accounts: Path | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     record: bool = False
+    # --record keeps the newest RECORD_LIMIT requests, each body and answer cut at RECORD_TEXT_BYTES: at most
+    # about RECORD_LIMIT x 2 x RECORD_TEXT_BYTES (32 MiB) however long the emulator runs.
+    record_limit: int = 1000
     write_hold_seconds: float = WRITE_HOLD_SECONDS
     control_token: str | None = None  # the control plane's token; None: a new one for every start
     clock: Callable[[], float] = field(default=time.time)
