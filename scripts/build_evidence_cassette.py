@@ -89,7 +89,7 @@ def build() -> str:
     load_all()
     spec = spec_module.load()
     header = {"type": "header", "cassette": 1, "started": 0, "ended": 0, "target": "the live service (public evidence)",
-              "target_kind": "evidence", "account_prefix": "", "source": "../shared/reference/real-evidence.md",
+              "target_kind": "evidence", "account_prefix": "", "source": "docs/reference/real-evidence.md",
               "omitted": OMITTED}
     lines = [header]
     for n, case in enumerate(EVIDENCE, 1):

@@ -122,12 +122,11 @@ def test_the_public_evidence_cassette_is_what_its_script_builds() -> None:
 
 def test_the_evidence_cassette_cites_a_source_for_every_body() -> None:
     header, lines = cassette_module.read(EVIDENCE)
-    evidence = (ROOT.parent / "shared" / "reference" / "real-evidence.md")
-    text = evidence.read_text(encoding="utf-8") if evidence.is_file() else None
+    text = (ROOT / "docs" / "reference" / "real-evidence.md").read_text(encoding="utf-8")
     for line in lines:
         assert line["evidence"]["tag"] and line["evidence"]["where"] and line["evidence"]["ours"]
-        if text is not None:  # the source of each body is named in real-evidence.md
-            assert line["evidence"]["where"].split(" (")[0].split(";")[0] in text, line["evidence"]["where"]
+        # the source of each body is named in real-evidence.md
+        assert line["evidence"]["where"].split(" (")[0].split(";")[0] in text, line["evidence"]["where"]
     assert {o["evidence"][:5] for o in header["omitted"]} == {"60008", "70346"}
 
 

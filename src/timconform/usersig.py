@@ -1,6 +1,6 @@
 """UserSig v2 (TLS sig v2, HMAC-SHA256): generate, decode and verify.
 
-Byte format: /work/shared/reference/api-facts.md §5.1; verification order: §5.2 (Go
+Byte format: docs/reference/api-facts.md §5.1; verification order: §5.2 (Go
 ``tencentyun/TLSSigAPI.go`` ``verify()``); fixed vectors and client quirks: clients.md §4.
 Stdlib only, so the emulator does not depend on the official generator it is meant to check.
 """

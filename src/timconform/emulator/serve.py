@@ -21,7 +21,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def uvicorn_config(emulator: Emulator, host: str, port: int, *, log_level: str = "warning") -> uvicorn.Config:
     # uvloop and httptools where installed: the server stack alone moves throughput about 3x
-    # (../shared/reference/perf-anchors.md).
+    # (docs/reference/perf-anchors.md).
     # proxy_headers=False: the peer is the socket's, never an X-Forwarded-For's (the control plane trusts loopback).
     return uvicorn.Config(emulator, host=host, port=port, log_level=log_level, access_log=False,
                           loop="auto", http="auto", lifespan="on", timeout_graceful_shutdown=2, proxy_headers=False,

@@ -4,7 +4,7 @@ Each example gets fresh accounts, its custom tags mapped onto the target's, and 
 break one documented limit each (byte boundaries in multi-byte text among them). The suite
 predicts each item's fate from the limits, then judges the answer, the round trip and one-way-ness.
 Schemathesis's own response-schema check runs too; its status-code checks do not (an always-200 API
-makes them blind, ../shared/reference/peers.md §A.8).
+makes them blind, docs/reference/peers.md §A.8).
 """
 
 from __future__ import annotations
