@@ -39,6 +39,8 @@ class EmulatorConfig:
     # --record keeps the newest RECORD_LIMIT requests, each body and answer cut at RECORD_TEXT_BYTES: at most
     # about RECORD_LIMIT x 2 x RECORD_TEXT_BYTES (32 MiB) however long the emulator runs.
     record_limit: int = 1000
+    request_timeout: float = 10.0  # seconds for a whole request to arrive (emulator/timeouts.py)
+    max_connections: int = 4096
     write_hold_seconds: float = WRITE_HOLD_SECONDS
     control_token: str | None = None  # the control plane's token; None: a new one for every start
     clock: Callable[[], float] = field(default=time.time)

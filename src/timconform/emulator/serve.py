@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from timconform.emulator import timeouts
 from timconform.emulator.app import Emulator
 
 LOOPBACK = "127.0.0.1"
@@ -23,8 +24,10 @@ def uvicorn_config(emulator: Emulator, host: str, port: int, *, log_level: str =
     # uvloop and httptools where installed: the server stack alone moves throughput about 3x
     # (docs/reference/perf-anchors.md).
     # proxy_headers=False: the peer is the socket's, never an X-Forwarded-For's (the control plane trusts loopback).
+    # http: uvicorn's httptools protocol with a deadline for each request and a connection cap (timeouts.py).
+    http = timeouts.protocol(emulator.config.request_timeout, emulator.config.max_connections)
     return uvicorn.Config(emulator, host=host, port=port, log_level=log_level, access_log=False,
-                          loop="auto", http="auto", lifespan="on", timeout_graceful_shutdown=2, proxy_headers=False,
+                          loop="auto", http=http, lifespan="on", timeout_graceful_shutdown=2, proxy_headers=False,
                           forwarded_allow_ips="")
 
 
