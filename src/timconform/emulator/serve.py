@@ -25,7 +25,10 @@ def uvicorn_config(emulator: Emulator, host: str, port: int, *, log_level: str =
     # (docs/reference/perf-anchors.md).
     # proxy_headers=False: the peer is the socket's, never an X-Forwarded-For's (the control plane trusts loopback).
     # http: uvicorn's httptools protocol with a deadline for each request and a connection cap (timeouts.py).
-    http = timeouts.protocol(emulator.config.request_timeout, emulator.config.max_connections)
+    # An app wrapping the emulator (the client certification's recorder) serves under the emulator's limits.
+    config = getattr(emulator, "config", None) or getattr(getattr(emulator, "emulator", None), "config", None)
+    http = timeouts.protocol(getattr(config, "request_timeout", timeouts.REQUEST_TIMEOUT),
+                             getattr(config, "max_connections", timeouts.MAX_CONNECTIONS))
     return uvicorn.Config(emulator, host=host, port=port, log_level=log_level, access_log=False,
                           loop="auto", http=http, lifespan="on", timeout_graceful_shutdown=2, proxy_headers=False,
                           forwarded_allow_ips="")
