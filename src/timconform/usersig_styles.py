@@ -46,13 +46,16 @@ def _go_style(identifier: str, sdkappid: int, key: str, t: int, expire: int) -> 
 def _padded(build: Callable[[int, int], str], now: int) -> str:
     """A sig whose base64 ends in '_' padding. Level-0 zlib output grows only with the JSON text, so the
     lifetime's digit count is varied as well as the time."""
-    for expire in (86400, 864000, 8640000):
-        for back in range(8):
+    # Level 0 (Go): the length follows the JSON text, and three lifetimes of 5, 6 and 7 digits give three
+    # consecutive lengths, one of which is not a multiple of 3. Default compression (Node): the length of the
+    # compressed text wanders with its content, so more times and lifetimes are tried (a new identifier and key
+    # once went 24 tries without padding).
+    for expire in (86400, 864000, 8640000, 172800, 1728000, 17280000, 604800, 6048000):
+        for back in range(32):
             sig = build(now - back, expire)
             if sig.endswith("_"):
                 return sig
-    raise AssertionError("no '_'-padded usersig found")  # three consecutive lengths cannot all be multiples of 3
-
+    raise AssertionError("no '_'-padded usersig found in 256 tries")
 
 
 STYLES = {"node": _node_style, "go": _go_style}

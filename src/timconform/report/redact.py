@@ -12,6 +12,7 @@ MIN_SAFE_LENGTH characters) is reported by :attr:`Redactor.weak`, and the comman
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
@@ -26,39 +27,43 @@ _USERSIG_SHAPE = re.compile(r"(?<![0-9A-Za-z])e(?:A[E-H]|F[4-7]|J[w-z]|N[o-r])(?
 _WORD = "0-9A-Za-z"
 
 
+@functools.lru_cache(maxsize=4096)
+def _token(secret: str) -> re.Pattern[str]:
+    """``secret`` where it stands alone: not preceded or followed by a letter or digit."""
+    return re.compile(f"(?<![{_WORD}]){re.escape(secret)}(?![{_WORD}])")
+
+
 class Redactor:
     """Knows the run's secrets and removes them from any text."""
 
     def __init__(self, *secrets: str) -> None:
-        self._secrets: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        self._forms: dict[str, None] = {}  # each secret as it is and URL-encoded, longest first when used
         self._lock = threading.Lock()
         self.weak: list[int] = []  # the lengths of secrets too short to redact safely
         for secret in secrets:
             self.add(secret)
 
+    @property
+    def _secrets(self) -> set[str]:
+        return set(self._forms)
+
     def add(self, secret: str) -> None:
-        if not secret or secret in self._secrets:
+        if not secret or secret in self._forms:
             return
         with self._lock:
-            self._secrets.add(secret)
-            self._pattern = None
+            for form in (secret, quote_plus(secret), quote(secret, safe="")):
+                self._forms.setdefault(form, None)
             if len(secret) < MIN_SAFE_LENGTH:
                 self.weak.append(len(secret))
 
-    def _compiled(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self._pattern is None and self._secrets:
-                forms = {form for s in self._secrets for form in (s, quote_plus(s), quote(s, safe=""))}
-                alternatives = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-                # Whole tokens only: not preceded or followed by a letter or digit.
-                self._pattern = re.compile(f"(?<![{_WORD}])(?:{alternatives})(?![{_WORD}])")
-            return self._pattern
-
     def text(self, value: str) -> str:
-        pattern = self._compiled()
-        if pattern is not None:
-            value = pattern.sub(PLACEHOLDER, value)
+        with self._lock:
+            forms = list(self._forms)
+        # A substring search per secret first (C speed: a run that makes a UserSig per call knows thousands);
+        # only a secret that is there is replaced, and only where it stands as a whole token.
+        present = sorted((f for f in forms if f in value), key=len, reverse=True)
+        for form in present:
+            value = _token(form).sub(PLACEHOLDER, value)
         return _USERSIG_SHAPE.sub(PLACEHOLDER, value)
 
     def url(self, url: str) -> str:
