@@ -306,3 +306,23 @@ def test_the_validating_proxy_never_forwards_the_control_plane(emulator) -> None
         response = requests.get(f"{proxy.url}/_timconform/state", timeout=5)
         assert response.status_code == 403 and "never forwards" in response.text
         assert proxy.journal.reserve() == 0  # no request was recorded, so none was forwarded
+
+
+def test_the_run_ca_is_name_constrained_to_the_api_domains_and_loopback(ca) -> None:
+    """A CA a client trusts for one run can vouch for no other site: critical name constraints, and no leaf for
+    a host outside them."""
+    import ssl
+
+    from cryptography import x509
+
+    from timconform import spec as spec_module
+    from timconform.clientcert.tlsproxy import api_hosts
+
+    certificate = x509.load_pem_x509_certificate(ca.cert_file.read_bytes())
+    constraints = certificate.extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    names = {n.value for n in constraints.value.permitted_subtrees if isinstance(n, x509.DNSName)}
+    assert names == {host for host, _ in api_hosts(spec_module.load())}
+    assert ca.server_context("console.tim.qq.com") is not None and ca.server_context("127.0.0.1") is not None
+    with pytest.raises(ssl.SSLError):
+        ca.server_context("example.com")

@@ -61,8 +61,16 @@ def is_loopback(host: str) -> bool:
 class CertificateAuthority:
     """A throwaway CA made for one run: its certificate file is what the client is told to trust."""
 
-    def __init__(self, directory: Path, *, days: int = 2) -> None:
+    def __init__(self, directory: Path, *, days: int = 2, permitted: Iterable[str] | None = None) -> None:
+        """``permitted``: the DNS names its certificates may name (default: the API domains of openapi.yaml).
+        The CA carries them as critical name constraints, with the loopback addresses: trusted by a client for
+        one run, it can vouch for no other site even if its key leaked."""
         self.directory = Path(directory)
+        if permitted is None:
+            from timconform import spec as spec_module
+
+            permitted = sorted(host for host, _ in api_hosts(spec_module.load()))
+        self.permitted = tuple(permitted)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -79,6 +87,10 @@ class CertificateAuthority:
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+            .add_extension(x509.NameConstraints(
+                permitted_subtrees=[x509.DNSName(h) for h in self.permitted] + [
+                    x509.IPAddress(ipaddress.ip_network("127.0.0.0/8")), x509.IPAddress(ipaddress.ip_network("::1/128"))],
+                excluded_subtrees=None), critical=True)
             .sign(self._key, hashes.SHA256()))
         self.cert_file = self.directory / "timconform-ca.pem"
         self.cert_file.write_bytes(self.certificate.public_bytes(serialization.Encoding.PEM))
@@ -86,8 +98,11 @@ class CertificateAuthority:
         self._lock = threading.Lock()
 
     def server_context(self, host: str) -> ssl.SSLContext:
-        """A server-side TLS context presenting a leaf certificate for ``host`` (made once per host)."""
+        """A server-side TLS context presenting a leaf certificate for ``host`` (made once per host): an API
+        domain the CA is constrained to, or a loopback address (the proxy's own)."""
         host = host.lower()
+        if not (is_loopback(host) or any(host == p or host.endswith("." + p) for p in self.permitted)):
+            raise ssl.SSLError(f"the run's CA is constrained to the API domains and loopback, not {host}")
         with self._lock:
             context = self._contexts.get(host)
             if context is None:
