@@ -326,3 +326,22 @@ def test_the_run_ca_is_name_constrained_to_the_api_domains_and_loopback(ca) -> N
     assert ca.server_context("console.tim.qq.com") is not None and ca.server_context("127.0.0.1") is not None
     with pytest.raises(ssl.SSLError):
         ca.server_context("example.com")
+
+
+def test_a_negative_chunk_size_is_refused_not_read_to_the_end() -> None:
+    """A chunk size of -1 used to read the rest of the stream, past the 64 MiB cap."""
+    import io
+
+    from timconform.clientcert.tlsproxy import read_body
+
+    stream = io.BytesIO(b"-1\r\n" + b"x" * 1000)
+    body, refusal = read_body(stream, {"Transfer-Encoding": "chunked"})
+    assert body is None and refusal[0] == 400
+    assert stream.tell() < 100  # nothing past the size line was read
+
+
+def test_both_proxies_share_one_server_class_with_a_real_backlog() -> None:
+    from timconform.clientcert import tlsproxy, validating
+
+    assert validating._Server is tlsproxy._Server is tlsproxy.ProxyServer
+    assert tlsproxy.ProxyServer.request_queue_size >= 1024

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -251,10 +252,26 @@ class PlainAnswers:
         send_plain(self, status, text)
 
 
-class _Server(ThreadingHTTPServer):
+class ProxyServer(ThreadingHTTPServer):
+    """The one server class of both proxies: a thread per connection, a listen backlog that holds a burst, and a
+    client that resets its connection is no traceback on stderr."""
+
     daemon_threads = True
     allow_reuse_address = True
-    proxy: ConnectProxy
+    request_queue_size = 1024  # socketserver's default of 5 refused connections under a client's burst
+    proxy: Any
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, ssl.SSLError, TimeoutError)):
+            return  # the client left or broke the TLS session: nothing to answer, nothing of ours to fix
+        print(f"timconform proxy: error while serving {client_address[0]}: {type(error).__name__}: {error}",
+              file=sys.stderr)
+
+
+_Server = ProxyServer
 
 
 class _Handler(PlainAnswers, BaseHTTPRequestHandler):
@@ -416,6 +433,8 @@ def read_body(rfile, headers) -> tuple[bytes | None, tuple[int, str] | None]:
                 length = int(line.split(b";", 1)[0].strip() or b"0", 16)
             except ValueError:
                 return None, (400, "bad chunked body")
+            if length < 0:  # "-1" would read to the end of the stream, past every cap
+                return None, (400, "bad chunked body: a negative chunk size")
             if length == 0:
                 while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
                     pass

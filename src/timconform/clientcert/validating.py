@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +27,7 @@ from timconform import __version__
 from timconform import spec as spec_module
 from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected
 from timconform.clientcert.recording import Journal, Recorded, SigJudge, redact_query, sig_hash
-from timconform.clientcert.tlsproxy import HOP_BY_HOP, PlainAnswers, send_answer
+from timconform.clientcert.tlsproxy import HOP_BY_HOP, PlainAnswers, ProxyServer, send_answer
 from timconform.oracle import response as response_checks
 from timconform.oracle.recorder import Recorder
 from timconform.report.model import RunResult
@@ -191,10 +191,7 @@ def _joined(pairs) -> dict[str, str]:
     return out
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    proxy: ValidatingProxy
+_Server = ProxyServer  # the one server class of both proxies (tlsproxy.py)
 
 
 class _Handler(PlainAnswers, BaseHTTPRequestHandler):
