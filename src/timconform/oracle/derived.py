@@ -80,6 +80,15 @@ def statuses(replies: Sequence[Any]) -> dict[str, Any]:
         if isinstance(items, list) else {}
 
 
+def after_delete(replies: Sequence[Any], account: str, deleted: str, kept: str) -> dict[str, str]:
+    """account_delete's answer for ``account`` (its first item): the status account_check should then show,
+    ``deleted`` when the item was answered 0, else ``kept``."""
+    body = _body(replies[0])
+    items = body.get("ResultItem") if isinstance(body, dict) else None
+    first = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else {}
+    return {account: deleted if first.get("ResultCode") == 0 else kept}
+
+
 def is_friend(replies: Sequence[Any], account: str) -> bool:
     """friend_check: ``account`` is a friend."""
     return account in friends(replies, [account])
@@ -98,7 +107,7 @@ def accepted_and_friend(replies: Sequence[Any], account: str) -> bool:
 
 DERIVATIONS: dict[str, Callable[..., Any]] = {f.__name__: f for f in (tags_of, tag_value, extra_tags, friends, is_friend,
                                                                       listed_friends, accepted_and_friend, relations,
-                                                                      relation, statuses)}
+                                                                      relation, statuses, after_delete)}
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,10 @@ def account_delete(session: Session) -> None:
     observed = seen(reply, item=0)
     deleted = observed.code == 0
     check_reply, statuses = _statuses(session, [a])
-    session.judge(free_trial, "status", check_reply, statuses=statuses, want={a: NOT_IMPORTED if deleted else IMPORTED},
+    # What account_check should show follows from account_delete's answer: kept as where it came from, so a
+    # replay judges it against the replayed answer (oracle/derived.py).
+    want = Derived("after_delete", (reply,), (a, NOT_IMPORTED, IMPORTED))
+    session.judge(free_trial, "status", check_reply, statuses=statuses, want=want,
                   note=f"account_check to agree with account_delete's answer ({observed.describe()})")
     if not deleted:
         session.judge(cascade, "cascaded", unreached=f"account_delete was refused ({observed.describe()}): only a "
