@@ -176,16 +176,15 @@ class CassetteWriter:
             key, eq, value = piece.partition("=")
             name, plain = unquote_plus(key), unquote_plus(value)
             if name == "usersig" and plain:
+                # No UserSig at all ("not-a-usersig") is kept as sent; one the run made is described; anything
+                # secret-like that no description stands for is never kept, and its line is not replayable.
                 described = self._describe(plain)
-                if described is None and self._redactor.text(plain) != plain:
-                    # Secret-like but made by no description: never kept, and the line not replayable.
-                    value, why_not = PLACEHOLDER, "its UserSig is none the run made, so the cassette cannot describe it"
-                elif described is None:
-                    pass  # no UserSig at all ("not-a-usersig", ""): kept as sent
-                else:
+                if described is not None:
                     number, description = described
                     sigs[str(number)] = description
                     value = f"<usersig:{number}>"
+                elif self._redactor.text(plain) != plain:
+                    value, why_not = PLACEHOLDER, "its UserSig is none the run made, so the cassette cannot describe it"
             elif name == "random" and sent.fresh_random:
                 value = "<random>"
             elif name.lower() == "sdkappid" and plain == str(self._creds.sdkappid):  # Identifier=, SDKAppID= too
