@@ -87,6 +87,9 @@ CASES = [
     Misuse("report-dir-empty", ["run", "--report-dir", ""], names="--report-dir"),
     Misuse("identifier-empty", ["run", "--identifier", ""], names="--identifier"),
     Misuse("cassette-under-a-file", ["run", "--cassette", "{dir}/f.txt/c.jsonl"], {"f.txt": "x"}, names="--cassette"),
+    Misuse("rules-all-skipped", ["run", "--rules", "FI-HTTP-200", "--skip-rules", "FI-HTTP-200"], names="--rules"),
+    Misuse("baseline-unknown-rule", ["run", "--baseline", "{dir}/b.yaml"],
+           {"b.yaml": "known_divergences: [{rule: FI-NO-SUCH-RULE, reason: typo}]\n"}),
     Misuse("profile-out-a-directory", ["profile", "{dir}/c.jsonl", "--out", "{dir}"], {"c.jsonl": CASSETTE},
            names="--out"),
 ]

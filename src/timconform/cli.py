@@ -303,7 +303,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.identifier:
         env[ENV_IDENTIFIER] = args.identifier
     try:
-        known = baseline.load(args.baseline) if args.baseline else None
+        known = _baseline(args.baseline) if args.baseline else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _check_outputs(args.report_dir, args.write_baseline)
@@ -334,6 +334,20 @@ def _run(args: argparse.Namespace) -> int:
     if cassette is not None:
         print(f"cassette: {cassette} (replay it with: timconform parity {cassette} --target T)")
     return result.exit_code()
+
+
+def _baseline(path: Path) -> dict[str, str]:
+    """The known divergences of a baseline file, every rule id one of the catalogue's: an entry that can match
+    nothing would leave the user believing a divergence is accepted."""
+    from timconform import spec as spec_module
+    from timconform.report import baseline
+
+    known = baseline.load(path)
+    unknown = sorted(r for r in known if r not in spec_module.load().rules)
+    if unknown:
+        raise ValueError(f"baseline {path}: {unknown[0]} is not a rule of schemas/rules.yaml (remove it, or check "
+                         f"its spelling)")
+    return known
 
 
 def _write_run_outputs(args: argparse.Namespace, result, redactor) -> None:

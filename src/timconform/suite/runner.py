@@ -76,6 +76,8 @@ def run(config: RunConfig, *, progress_factory=None) -> tuple[RunResult, Redacto
     scope = target_rules(spec)
     selected = set(config.rules) if config.rules else set(scope)
     selected -= set(config.skip_rules)
+    if not selected:  # a run that checks nothing must not say PASS
+        raise ConfigurationError("--rules and --skip-rules leave no rule to check")
     if profile.pool and not config.rules:
         selected -= _unshared_only_rules()  # need more accounts than the pool, or create accounts
     recorder = Recorder(spec, selected=selected, strict=config.strict, scope=scope)
