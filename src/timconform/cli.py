@@ -622,7 +622,7 @@ def _proxy(args: argparse.Namespace) -> int:
         print(f"timconform proxy on {proxy.url} -> {proxy.upstream}; Ctrl-C or SIGTERM stops it and writes the report",
               flush=True)
         while not stop.wait(0.5):
-            pass
+            pass  # serve until SIGINT/SIGTERM sets ``stop``; waking twice a second keeps Ctrl-C prompt
     finally:
         proxy.stop()
         for sig, handler in previous.items():

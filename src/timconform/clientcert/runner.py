@@ -230,7 +230,7 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        pass
+        pass  # no prctl (not Linux): the adapter is still stopped by its process group at the scenario's end
 
 
 def _stop_group(process: subprocess.Popen, sig: int) -> None:
@@ -238,7 +238,7 @@ def _stop_group(process: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(process.pid, sig)
     except (ProcessLookupError, PermissionError):
-        pass
+        pass  # the group has already ended: nothing is left to stop
 
 
 def _drain(journal: Journal, *, timeout: float) -> None:

@@ -346,7 +346,7 @@ class _Handler(PlainAnswers, BaseHTTPRequestHandler):
                 try:
                     self.connection.close()
                 except OSError:
-                    pass
+                    pass  # the tunnel is already broken: closing it is all that was left to do
 
     # -- requests inside the tunnel -------------------------------------------------------------
 
@@ -437,7 +437,7 @@ def read_body(rfile, headers) -> tuple[bytes | None, tuple[int, str] | None]:
                 return None, (400, "bad chunked body: a negative chunk size")
             if length == 0:
                 while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass
+                    pass  # trailer lines after the last chunk: read and dropped, as HTTP/1.1 allows
                 return b"".join(chunks), None
             size += length
             if size > MAX_BODY:

@@ -200,7 +200,7 @@ class _Handler(PlainAnswers, BaseHTTPRequestHandler):
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
+        pass  # quiet: the journal of recorded requests is the proxy's log
 
     def _handle(self) -> None:
         started = time.monotonic()

@@ -62,7 +62,7 @@ def redact_url(url: str, redactor: Redactor) -> str:
     try:
         url = redactor.url(url)
     except ValueError:
-        pass
+        pass  # not parseable as a URL: the textual redaction below still removes every secret it holds
     return redact_text(url, redactor)
 
 
