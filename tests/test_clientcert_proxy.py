@@ -305,7 +305,7 @@ def test_the_validating_proxy_never_forwards_the_control_plane(emulator) -> None
     with ValidatingProxy(emulator.base_url, env={}) as proxy:
         response = requests.get(f"{proxy.url}/_timconform/state", timeout=5)
         assert response.status_code == 403 and "never forwards" in response.text
-        assert proxy.journal.reserve() == 0  # no request was recorded, so none was forwarded
+    assert proxy.result().meta["requests"] == 0  # no request was recorded, so none was forwarded
 
 
 def test_the_run_ca_is_name_constrained_to_the_api_domains_and_loopback(ca) -> None:
@@ -326,22 +326,106 @@ def test_the_run_ca_is_name_constrained_to_the_api_domains_and_loopback(ca) -> N
     assert ca.server_context("console.tim.qq.com") is not None and ca.server_context("127.0.0.1") is not None
     with pytest.raises(ssl.SSLError):
         ca.server_context("example.com")
+    assert list(ca.directory.iterdir()) == [ca.cert_file]  # no leaf key outlives the context that loaded it
+    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    assert lifetime.days <= 3  # the run's validity, not trustme's default of centuries
 
 
-def test_a_negative_chunk_size_is_refused_not_read_to_the_end() -> None:
-    """A chunk size of -1 used to read the rest of the stream, past the 64 MiB cap."""
-    import io
+def _raw_exchange(url: str, data: bytes, *, timeout: float = 5.0) -> bytes:
+    """Send bytes as they are to a proxy and read until it closes (or the timeout)."""
+    from urllib.parse import urlsplit
 
-    from timconform.clientcert.tlsproxy import read_body
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
 
-    stream = io.BytesIO(b"-1\r\n" + b"x" * 1000)
-    body, refusal = read_body(stream, {"Transfer-Encoding": "chunked"})
-    assert body is None and refusal[0] == 400
-    assert stream.tell() < 100  # nothing past the size line was read
+
+@pytest.mark.parametrize("framing", [
+    b"Transfer-Encoding: chunked\r\n\r\n-1\r\n" + b"x" * 1000,
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+])
+def test_a_malformed_chunk_size_is_refused_and_nothing_is_forwarded(emulator, framing) -> None:
+    """A chunk size of -1 once read the rest of the stream, past the 64 MiB cap; h11 refuses it outright."""
+    with ValidatingProxy(emulator.base_url, env={}) as proxy:
+        answer = _raw_exchange(proxy.url, b"POST /v4/sns/friend_import HTTP/1.1\r\nHost: x\r\n" + framing)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert proxy.result().meta["requests"] == 0
 
 
-def test_both_proxies_share_one_server_class_with_a_real_backlog() -> None:
-    from timconform.clientcert import tlsproxy, validating
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_the_body_cap_holds_for_every_framing(emulator, framing) -> None:
+    from timconform.clientcert.proxyserver import ProxyServer
 
-    assert validating._Server is tlsproxy._Server is tlsproxy.ProxyServer
-    assert tlsproxy.ProxyServer.request_queue_size >= 1024
+    with ValidatingProxy(emulator.base_url, env={}) as proxy:
+        proxy._server.max_body = 1000
+        head = b"POST /v4/sns/friend_import HTTP/1.1\r\nHost: x\r\n"
+        if framing == "content-length":  # a declared length over the cap is refused before a byte is read
+            answer = _raw_exchange(proxy.url, head + b"Content-Length: 5000\r\n\r\n")
+        else:  # chunks are counted as they come: the cap is crossed in the second one
+            answer = _raw_exchange(proxy.url, head + b"Transfer-Encoding: chunked\r\n\r\n"
+                                   + b"2ee\r\n" + b"x" * 750 + b"\r\n" + b"2ee\r\n" + b"x" * 750 + b"\r\n0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:80]
+    assert proxy.result().meta["requests"] == 0
+    assert isinstance(proxy._server, ProxyServer)
+
+
+def test_both_proxies_share_one_asyncio_server_with_a_real_backlog(ca, spec, emulator) -> None:
+    from timconform.clientcert.proxyserver import BACKLOG, ProxyServer
+
+    with ValidatingProxy(emulator.base_url, env={}) as validating, \
+            ConnectProxy(ca, api_hosts(spec), upstream=emulator.base_url) as connect:
+        assert type(validating._server) is type(connect._server) is ProxyServer
+    assert BACKLOG >= 1024
+
+
+def test_a_client_that_resets_its_connection_is_no_traceback(emulator, capfd) -> None:
+    import struct
+
+    with ValidatingProxy(emulator.base_url, env={}) as proxy:
+        for _ in range(20):
+            sock = socket.create_connection(proxy._server.server_address)
+            sock.sendall(b"POST /v4/sns/friend_import HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST, half-way through the body
+        assert requests.get(f"{proxy.url}/v4/sns/friend_check", timeout=5).status_code == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_slow_client_is_closed_by_the_proxy_within_its_request_timeout(emulator) -> None:
+    import time
+
+    with ValidatingProxy(emulator.base_url, env={}) as proxy:
+        proxy._server.request_timeout = 0.5
+        slow = [socket.create_connection(proxy._server.server_address) for _ in range(50)]
+        for sock in slow:
+            sock.sendall(b"POST /v4/sns/friend_import HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        began = time.monotonic()
+        for sock in slow:
+            sock.settimeout(5)
+            assert sock.recv(100) == b""  # closed by the proxy, without an answer
+            sock.close()
+        assert time.monotonic() - began < 3
+        assert requests.get(f"{proxy.url}/v4/sns/friend_check", timeout=5).status_code == 200
+
+
+def test_the_validating_proxy_holds_at_most_one_segment_however_long_it_runs(emulator) -> None:
+    """Per-request rules are judged as each answer comes; stream rules per segment, which is then dropped."""
+    sig = emulator.emulator.usersig()
+    url = "/v4/sns/friend_import?sdkappid={}&identifier={}&usersig={}&random={}&contenttype=json"
+    with ValidatingProxy(emulator.base_url, env=ENV, segment=10) as proxy, requests.Session() as session:
+        held = []
+        for n in range(35):
+            session.post(proxy.url + url.format(DEMO_SDKAPPID, DEMO_ADMIN, sig, n if n != 33 else 31),
+                         json={"From_Account": "alice", "AddFriendItem": items(1, start=n + 1)}, timeout=10)
+            proxy._judging.submit(lambda: held.append(len(proxy.segment))).result()
+    assert max(held) < 10 and held[9] == 0  # the tenth request closed the first segment
+    result = proxy.result()
+    got = {r.rule_id: r for r in result.rules}
+    assert result.meta["requests"] == 35 and got["CL-BATCH-1000"].checks == 35
+    assert got["CL-RANDOM-FRESH"].checks == 4  # four segments: 10, 10, 10 and 5
+    assert got["CL-RANDOM-FRESH"].verdict == Verdict.WARN  # random 31 twice within the last segment
+    assert "random=31" in got["CL-RANDOM-FRESH"].evidence[0].message

@@ -119,6 +119,17 @@ def base_url(text: str) -> str:
     return text.rstrip("/")
 
 
+def tls_verify(verify: bool | str) -> bool | ssl.SSLContext:
+    """httpx's ``verify`` for a --ca-bundle path: a context that trusts it (httpx deprecates a path string).
+    A file that holds no certificate is a ConfigurationError naming it."""
+    if not isinstance(verify, str):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigurationError(f"--ca-bundle {verify}: not a usable CA bundle ({exc})") from None
+
+
 def custom_tags_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(t.strip() for t in env.get(ENV_CUSTOM_TAGS, "").split(",") if t.strip())
 
@@ -304,11 +315,8 @@ class Client:
         self._rate_codes = frozenset(c.code for c in spec.codes.values() if c.klass == "rate-limit")
         # TCP_NODELAY: httpcore writes headers and body separately, and Nagle's algorithm meeting the
         # server's delayed ACK stalls every call by ~40 ms (measured on loopback).
-        try:
-            transport = target.transport or httpx.HTTPTransport(
-                verify=verify, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        except (ssl.SSLError, OSError) as exc:  # a --ca-bundle that holds no certificate
-            raise ConfigurationError(f"--ca-bundle {verify}: not a usable CA bundle ({exc})") from None
+        transport = target.transport or httpx.HTTPTransport(
+            verify=tls_verify(verify), socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self._http = httpx.Client(base_url=target.base_url, transport=transport, timeout=timeout,
                                   headers={"Content-Type": "application/json"})
 

@@ -8,29 +8,36 @@ same report as the suite (results.json, junit.xml, report.html).
 
 UserSigs are verified only when ``TIMCONFORM_SECRET_KEY`` is set (otherwise CL-USERSIG-VALID is a Skip);
 ``TIMCONFORM_SDKAPPID`` and ``TIMCONFORM_IDENTIFIER``, when set, are the values the requests must carry.
+
+A proxy may run for days, so nothing grows with its traffic: each request is judged by the per-request rules
+as soon as it is answered (in a worker thread, off the serving loop), and the rules about a client's stream of
+requests (a fresh random, the rate, retries) are judged over consecutive segments of at most ``segment``
+requests (default 1,000) and ``SEGMENT_BYTES`` of bodies; a segment is dropped once judged. A relation that
+spans two segments (a repeat of a random 1,000 requests later) is not seen: a verdict missed, never one made up.
 """
 
 from __future__ import annotations
 
 import os
-import threading
+import ssl
 import time
+from collections import Counter
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
 
-from timconform.emulator.control import CONTROL_PREFIX
 from timconform import __version__
 from timconform import spec as spec_module
 from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected
-from timconform.clientcert.recording import Journal, Recorded, SigJudge, redact_query, sig_hash
-from timconform.clientcert.tlsproxy import HOP_BY_HOP, PlainAnswers, ProxyServer, send_answer
+from timconform.clientcert.proxyserver import Answer, Handler, ProxyServer, Request, plain
+from timconform.clientcert.recording import Recorded, SigJudge, redact_query, sig_hash
+from timconform.clientcert.tlsproxy import HOP_BY_HOP, UpstreamFailed, relay
+from timconform.emulator.control import CONTROL_PREFIX
 from timconform.oracle import response as response_checks
 from timconform.oracle.recorder import Recorder
-from timconform.report.model import RunResult
+from timconform.report.model import RunResult, Verdict
 from timconform.report.redact import Redactor
 from timconform.target import Reply
 
@@ -38,6 +45,8 @@ PROXY_RULES = (*REQUEST_RULES, *STREAM_RULES)
 SKIPPED_BY_PROXY = {
     "CL-USERSIG-VALID": "set TIMCONFORM_SECRET_KEY for the proxy to verify UserSigs",
 }
+SEGMENT = 1000
+SEGMENT_BYTES = 64 * 1024 * 1024
 
 
 class ProxyConfigError(ValueError):
@@ -62,10 +71,11 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 class ValidatingProxy:
-    """Forward, record, judge. ``start()``, send traffic to ``url``, ``stop()``, then ``result()``."""
+    """Forward, judge, forget. ``start()``, send traffic to ``url``, ``stop()``, then ``result()``."""
 
     def __init__(self, upstream: str, *, host: str = "127.0.0.1", port: int = 0,
-                 env: Mapping[str, str] | None = None, verify: bool | str = True, timeout: float = 30.0) -> None:
+                 env: Mapping[str, str] | None = None, verify: bool | str = True, timeout: float = 30.0,
+                 segment: int = SEGMENT) -> None:
         env = os.environ if env is None else env
         self.upstream = parse_upstream(upstream)
         secret = env.get("TIMCONFORM_SECRET_KEY") or None
@@ -77,34 +87,42 @@ class ValidatingProxy:
         self.expected = Expected(expected_sdkappid, env.get("TIMCONFORM_IDENTIFIER") or None)
         self.judge = SigJudge(secret, sdkappid=expected_sdkappid)
         self.redactor = Redactor(*(s for s in (secret,) if s))
-        self.journal = Journal()
         self.started_at = time.time()
-        self._http = httpx.Client(verify=verify, timeout=timeout, follow_redirects=False)
+        self.spec = spec_module.load()
+        wanted = {*PROXY_RULES, *response_checks.ANSWER_RULES}
+        self.rules = [rule_id for rule_id in self.spec.rules if rule_id in wanted]  # catalogue order
+        self.recorder = Recorder(self.spec, selected=self.rules, scope=self.rules)  # strict is applied at result()
+        self.checker = Checker(self.spec, self.recorder)
+        self.segment_limit = segment
+        self.segment: list[Recorded] = []  # judged per request, waiting for the stream rules
+        self._segment_bytes = 0
+        self.requests = 0
+        self.operations: Counter = Counter()
+        self.upstream_errors = 0
+        self._judging = ThreadPoolExecutor(max_workers=1, thread_name_prefix="timconform-proxy-judge")
+        from timconform.target import ConfigurationError, tls_verify
+
         try:
-            self._server = _Server((host, port), _Handler)
+            verify = tls_verify(verify)
+        except ConfigurationError as exc:
+            raise ProxyConfigError(str(exc)) from None
+        self._forwarding = _Forwarding(self, verify=verify, timeout=timeout)
+        try:
+            self._server = ProxyServer(self._forwarding, host, port, name="timconform proxy")
         except OSError as exc:
-            self._http.close()
             raise ProxyConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        self._server.proxy = self
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.server_address
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> ValidatingProxy:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="timconform-validating-proxy", daemon=True)
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._http.close()
+        self._server.stop()
 
     def __enter__(self) -> ValidatingProxy:
         return self.start()
@@ -114,74 +132,113 @@ class ValidatingProxy:
 
     # -- forwarding -------------------------------------------------------------------------------
 
-    def forward(self, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-                index: int, started: float) -> Recorded:
-        parts = urlsplit(target)
+    def record_of(self, request: Request) -> Recorded:
+        parts = urlsplit(request.text_target)
         query, params, sig, bad = redact_query(parts.query.encode("latin-1", "replace"))
-        record = Recorded(index=index, started=started, ended=None, wall=time.time(), method=method,
-                          path=parts.path, query=query, params=params, body_bytes=body,
-                          headers=_joined((k.lower(), v) for k, v in headers), usersig_verdict=self.judge.verdict(sig, params),
-                          usersig_hash=sig_hash(sig), usersig_bad_chars=bad, base_url=self.upstream)
         if sig:
             self.redactor.add(sig)
-        sent = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP | {"host", "content-length", "accept-encoding"}]
-        sent.append(("Accept-Encoding", "identity"))
-        try:
-            answer = self._http.request(method, self.upstream + target, headers=sent, content=body)
-            record.status = answer.status_code
-            record.response_headers = {k.lower(): v for k, v in answer.headers.items()}
-            record.response_body = answer.content.decode("utf-8", "replace")
-            record.response_raw = answer.content
-        except httpx.HTTPError as exc:
-            record.error = f"the upstream did not answer: {type(exc).__name__}: {exc}"
+        index, self.requests = self.requests, self.requests + 1
+        return Recorded(index=index, started=request.started, ended=None, wall=time.time(), method=request.method,
+                        path=parts.path, query=query, params=params, body_bytes=request.body,
+                        headers=_joined((k.lower(), v) for k, v in request.headers),
+                        usersig_verdict=self.judge.verdict(sig, params), usersig_hash=sig_hash(sig),
+                        usersig_bad_chars=bad, base_url=self.upstream)
+
+    def answered(self, record: Recorded) -> None:
+        """A request forwarded and answered (or not): judged by a worker, in arrival order of answers."""
         record.ended = time.monotonic()
-        return self.journal.add(record)
+        self._judging.submit(self._judge, record)
 
     # -- judging ----------------------------------------------------------------------------------
 
-    def result(self, *, strict: bool = False, listen: str | None = None) -> RunResult:
-        spec = spec_module.load()
-        wanted = {*PROXY_RULES, *response_checks.ANSWER_RULES}
-        rules = [rule_id for rule_id in spec.rules if rule_id in wanted]  # catalogue order
-        recorder = Recorder(spec, selected=rules, strict=strict, scope=rules)
-        checker = Checker(spec, recorder)
-        records = self.journal.records()
-        upstream_errors = [r for r in records if r.error]
-        for record in records:
-            if not record.path.startswith("/v4/"):
-                continue
-            checker.request(record, self.expected)
-            if record.operation != "friend_import" or record.error:
-                continue
+    def _judge(self, record: Recorded) -> None:
+        self.operations[record.operation or record.path] += 1
+        if record.error:
+            self.upstream_errors += 1
+            self.recorder.errored(["FI-HTTP-200"], f"the upstream did not answer request #{record.index + 1}: "
+                                                   f"{record.error}")
+        if not record.path.startswith("/v4/"):
+            return
+        self.checker.request(record, self.expected)
+        if record.operation == "friend_import" and not record.error:
             reply = Reply(record.exchange(), record.status or 0, record.answer())
-            response_checks.run_all(spec, recorder, record.json_body(), reply)
-        checker.stream(records)
-        if upstream_errors:
-            recorder.errored(["FI-HTTP-200"], f"the upstream did not answer {len(upstream_errors)} request(s): "
-                                              f"{upstream_errors[0].error}")
-        reason = "no request through the proxy exercised this rule" if records else "no request went through the proxy"
-        for rule_id in rules:
-            recorder.skipped([rule_id], SKIPPED_BY_PROXY.get(rule_id, reason) if not self.judge.secret_key
-                             else reason)
-        meta = {"suite_version": __version__, "spec_sha256": spec.sha256, "target": self.upstream, "profile": "proxy",
-                "strict": strict, "seed": None,
+            response_checks.run_all(self.spec, self.recorder, record.json_body(), reply)
+        self.segment.append(record)
+        self._segment_bytes += len(record.body_bytes) + len(record.response_raw)
+        if len(self.segment) >= self.segment_limit or self._segment_bytes >= SEGMENT_BYTES:
+            self._close_segment()
+
+    def _close_segment(self) -> None:
+        if self.segment:
+            self.checker.stream(sorted(self.segment, key=lambda r: r.index))
+        self.segment, self._segment_bytes = [], 0
+
+    def result(self, *, strict: bool = False, listen: str | None = None) -> RunResult:
+        """The verdicts so far. The open segment is judged and closed: call it once the traffic is done."""
+        self._judging.submit(self._close_segment).result()  # after every answer queued before it
+        reason = "no request through the proxy exercised this rule" if self.requests else "no request went through the proxy"
+        for rule_id in self.rules:
+            self.recorder.skipped([rule_id], SKIPPED_BY_PROXY.get(rule_id, reason) if not self.judge.secret_key
+                                  else reason)
+        rules = self.recorder.results()
+        if strict:  # as Recorder(strict=True) would have judged: an inferred or open rule's Warn is a Fail
+            for rule in rules:
+                rule.verdict = Verdict.FAIL if rule.verdict == Verdict.WARN else rule.verdict
+        meta = {"suite_version": __version__, "spec_sha256": self.spec.sha256, "target": self.upstream,
+                "profile": "proxy", "strict": strict, "seed": None,
                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
-                "duration_s": round(time.time() - self.started_at, 3), "requests": len(records),
+                "duration_s": round(time.time() - self.started_at, 3), "requests": self.requests,
                 "config": {"upstream": self.upstream, "listen": listen or self.url,
                            "sdkappid": self.expected.sdkappid, "identifier": self.expected.identifier,
-                           "usersig_verified": bool(self.judge.secret_key)}}
-        coverage = {"elicited": {str(c): n for c, n in sorted(recorder.codes_seen.items())},
-                    "unknown": {str(c): n for c, n in sorted(recorder.unknown_codes.items())},
-                    "operations": _operation_counts(records)}
-        return RunResult(meta=meta, rules=recorder.results(), coverage=coverage)
+                           "usersig_verified": bool(self.judge.secret_key), "segment": self.segment_limit}}
+        coverage = {"elicited": {str(c): n for c, n in sorted(self.recorder.codes_seen.items())},
+                    "unknown": {str(c): n for c, n in sorted(self.recorder.unknown_codes.items())},
+                    "operations": dict(sorted(self.operations.items()))}
+        return RunResult(meta=meta, rules=rules, coverage=coverage)
 
 
-def _operation_counts(records: list[Recorded]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for record in records:
-        name = record.operation or record.path
-        out[name] = out.get(name, 0) + 1
-    return dict(sorted(out.items()))
+class _Forwarding(Handler):
+    """The reverse proxy: origin-form requests go to the upstream unchanged, answers come back unchanged."""
+
+    def __init__(self, proxy: ValidatingProxy, *, verify: bool | ssl.SSLContext, timeout: float) -> None:
+        self.proxy, self.verify, self.timeout = proxy, verify, timeout
+        self.http: httpx.AsyncClient | None = None
+
+    async def open(self) -> None:
+        self.http = httpx.AsyncClient(verify=self.verify, timeout=self.timeout, follow_redirects=False)
+        for name in list(self.http.headers):
+            del self.http.headers[name]  # httpx's defaults (User-Agent, Accept...) are not what the client sent
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+    def tunnel(self, request: Request) -> Answer:
+        return plain(400, "this is a reverse proxy: send origin-form requests (/v4/...), not CONNECT")
+
+    async def handle(self, request: Request) -> Answer:
+        if not request.target.startswith(b"/"):
+            return plain(400, "this is a reverse proxy: send origin-form requests (/v4/...), not proxy requests")
+        if urlsplit(request.text_target).path.startswith(CONTROL_PREFIX):  # an emulator's control plane stays its own
+            return plain(403, "timconform proxy never forwards an emulator's control plane (/_timconform/)")
+        proxy = self.proxy
+        record = proxy.record_of(request)
+        headers = [(k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP | {"host", "accept-encoding"}]
+        headers.append(("Accept-Encoding", "identity"))  # the answer is judged, so it must come as it is
+        assert self.http is not None
+        try:
+            answer = await relay(self.http, proxy.upstream, request, request.target, headers=headers,
+                                 skip={"content-encoding", "date", "server"}, decoded=True)
+        except UpstreamFailed as exc:
+            record.error = f"the upstream did not answer: {exc}"
+            proxy.answered(record)
+            return plain(502, "timconform proxy: the upstream did not answer")
+        record.status = answer.status
+        record.response_headers = {k.lower(): v for k, v in answer.headers}
+        record.response_raw = answer.body
+        record.response_body = answer.body.decode("utf-8", "replace")
+        proxy.answered(record)
+        return answer
 
 
 def _joined(pairs) -> dict[str, str]:
@@ -189,39 +246,3 @@ def _joined(pairs) -> dict[str, str]:
     for key, value in pairs:
         out[key] = f"{out[key]}, {value}" if key in out else value
     return out
-
-
-_Server = ProxyServer  # the one server class of both proxies (tlsproxy.py)
-
-
-class _Handler(PlainAnswers, BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 120
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass  # quiet: the journal of recorded requests is the proxy's log
-
-    def _handle(self) -> None:
-        started = time.monotonic()
-        proxy = self.server.proxy
-        if not self.path.startswith("/"):
-            self._refuse(400, "this is a reverse proxy: send origin-form requests (/v4/...), not proxy requests")
-            return
-        if urlsplit(self.path).path.startswith(CONTROL_PREFIX):  # an emulator's control plane stays its own
-            self._refuse(403, "timconform proxy never forwards an emulator's control plane (/_timconform/)")
-            return
-        body = self._read_body()
-        if body is None:
-            return
-        index = proxy.journal.reserve()
-        record = proxy.forward(self.command, self.path, list(self.headers.items()), body, index, started)
-        if record.error is not None:
-            self._refuse(502, "timconform proxy: the upstream did not answer")
-            return
-        payload = record.response_raw
-        send_answer(self, record.status or 502, record.response_headers.items(), payload,
-                    skip={"content-encoding", "date", "server"})
-
-    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle  # noqa: N815
-
