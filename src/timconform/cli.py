@@ -95,6 +95,10 @@ def _add_emulator(commands) -> None:
                           help="calls/s per SDKAppID and API, or 'off' (default: the documented 200/s and 100/s)")
     emulator.add_argument("--max-body-bytes", type=_positive_int, help="request body cap (default 32 MiB)")
     emulator.add_argument("--record", action="store_true", help="record every request (GET /_timconform/requests)")
+    emulator.add_argument("--store", metavar="redis://HOST:PORT/DB",
+                          help="keep accounts, friendships and friend lists in Redis (shared by every emulator on it, "
+                               "kept across restarts); rate-limit windows, random memory, fault plans and recordings "
+                               "stay in this process. Default: everything in this process")
     emulator.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
 
@@ -257,16 +261,18 @@ def _emulator(args: argparse.Namespace) -> int:
     config = EmulatorConfig(secret_key=secret or DEMO_SECRET_KEY, custom_tags=_tags(args.custom_tags),
                             edition=args.edition, behaviour=args.behaviour, faults=args.faults,
                             accounts=args.accounts, rate_limit=args.rate_limit, record=args.record,
-                            control_token=os.environ.get(TOKEN_ENV) or None)
+                            control_token=os.environ.get(TOKEN_ENV) or None, store=args.store)
     if args.sdkappid:
         config.sdkappid = args.sdkappid
     if args.admin:
         config.admins = tuple(args.admin)
     if args.max_body_bytes:
         config.max_body_bytes = args.max_body_bytes
+    from timconform.emulator.redis_store import StoreError
+
     try:
         emulator = Emulator(config)
-    except (behaviour.BehaviourError, faults.FaultPlanError, preload.PreloadError, ValueError) as exc:
+    except (behaviour.BehaviourError, faults.FaultPlanError, preload.PreloadError, StoreError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     try:
         sock = bind(args.host, args.port)

@@ -51,7 +51,7 @@ class EmulatorHandle:
             self.emulator.model.account_import(self.emulator.app_state, user_id)
 
     def friends_of(self, user_id: str) -> list[str]:
-        return list(self.emulator.app_state.friends.get(user_id, {}))
+        return self.emulator.model.store.friends_of(self.emulator.app_state, user_id)
 
     def install_faults(self, plan) -> None:
         self.emulator.install_faults(plan)

@@ -187,7 +187,8 @@ def run_scenario(scenario: Scenario, command: Sequence[str], *, secret: str, pro
                         ca_file=ca_file)
         exit_code, tail = _run_command(command, env, cwd, time_limit, workdir / f"output-{scenario.name}.txt")
         _drain(journal, timeout=scenarios_module.SLOW_SECONDS + 2)
-        friends = {sender: set(emulator.app_state.friends.get(sender, {})) for sender in scenario.wanted()}
+        friends = {sender: set(emulator.model.store.friends_of(emulator.app_state, sender))
+                   for sender in scenario.wanted()}
         return ScenarioRun(scenario, journal.records(), exit_code, time.monotonic() - began, friends,
                            output_tail=tail, time_limit_s=time_limit, connects=proxy.log.snapshot())
     finally:

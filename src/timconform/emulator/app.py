@@ -27,10 +27,14 @@ from timconform.emulator.codes import BAD_URL, SDKAPPID_MISMATCH
 from timconform.emulator.config import DOCUMENTED, EmulatorConfig
 from timconform.emulator.envelope import Envelopes, dumps
 from timconform.emulator.errors import ApiError
-from timconform.emulator.gateway import GatewayCodes, Query, RandomMemory, decode_body, parse_query, refuse_unknown_params
+from timconform.emulator.gateway import (RANDOM_MEMORY, GatewayCodes, Query, RandomMemory, decode_body, parse_query,
+                                         refuse_unknown_params)
 from timconform.emulator.model import App, Limits, Model
 from timconform.emulator.operations import HANDLERS, WRITES, Call
 from timconform.emulator.ratelimit import SlidingWindowLimiter
+from timconform.emulator.redis_shared import (MemoryHolds, RedisFaultPlans, RedisHolds, RedisLimiter,
+                                              RedisRandomMemory, RedisRecordings)
+from timconform.emulator.redis_store import PREFIX
 from timconform.emulator.validation import ImportValidator
 
 log = logging.getLogger("timconform.emulator")
@@ -59,20 +63,33 @@ class Emulator:
                  "friend_delete": limit("friend_delete_items")}
         self.model = Model(self.behaviour, Limits(friends_per_user=limit("friends_per_user"),
                                                   friend_lists_per_user=limit("friend_lists_per_user"),
-                                                  free_trial_accounts=limit("free_trial_accounts"), batch=batch))
+                                                  free_trial_accounts=limit("free_trial_accounts"), batch=batch),
+                           store=_store(config.store))
         _check_custom_tags(spec, config.custom_tags)
         self.app_state = self.model.add_app(App(config.sdkappid, config.secret_key, config.admins,
                                                 custom_tags=config.custom_tags, edition=config.edition))
         self.verifier = usersig.Verifier(self._secret_key, clock=config.clock)
-        self.limiter = SlidingWindowLimiter(clock=config.monotonic)
         self.envelopes = Envelopes(spec)
         self.validator = ImportValidator(spec, self.behaviour)
         self.codes = GatewayCodes(spec, self.behaviour)
-        self.randoms = RandomMemory()
         self._operations = {op.path: op for op in spec.operations.values()}  # spec.operation_by_path's index
-        self.recorded: collections.deque[dict[str, Any]] = collections.deque(maxlen=config.record_limit)
         self.control_token = config.control_token or control.new_token()
-        self._in_flight: set[tuple[int, str]] = set()
+        shared = getattr(self.model.store, "redis", None)
+        self._threaded = shared is not None  # a Redis store's calls block: off the event loop
+        if shared is None:
+            self.limiter = SlidingWindowLimiter(clock=config.monotonic)
+            self.randoms = RandomMemory()
+            self.recorded = collections.deque(maxlen=config.record_limit)
+            self._holds = MemoryHolds()
+            self._shared_faults = None
+        else:  # one service over many processes: what the gateway remembers is in Redis too (redis_shared.py)
+            prefix = f"{PREFIX}:{config.sdkappid}:"
+            self.limiter = RedisLimiter(shared, prefix, clock=config.clock)
+            self.randoms = RedisRandomMemory(shared, prefix, RANDOM_MEMORY)
+            self.recorded = RedisRecordings(shared, prefix, config.record_limit)
+            self._holds = RedisHolds(shared, prefix)
+            self._shared_faults = RedisFaultPlans(shared, prefix, lambda data: faults_module.parse(
+                data, known_codes=spec.codes, operations=spec.operations))
         self.faults = self._fault_plan(config.faults)
         if config.accounts is not None:
             preload.load(self.model, self.app_state, config.accounts, self.validator)
@@ -93,6 +110,17 @@ class Emulator:
         self.faults = faults_module.FaultPlan(self.faults.faults)
         if self.config.accounts is not None:
             preload.load(self.model, self.app_state, self.config.accounts, self.validator)
+
+    @property
+    def faults(self) -> faults_module.FaultPlan:
+        return self._faults if self._shared_faults is None else self._shared_faults.current()
+
+    @faults.setter
+    def faults(self, plan: faults_module.FaultPlan) -> None:
+        if self._shared_faults is None:
+            self._faults = plan
+        else:
+            self._shared_faults.install(plan, plan.data())
 
     def install_faults(self, data: Any) -> None:
         self.faults = faults_module.parse(data, known_codes=self.spec.codes, operations=self.spec.operations)
@@ -198,7 +226,7 @@ class Emulator:
             handler = HANDLERS[operation]
             body = decode_body(raw, self.codes)
             if operation not in WRITES or self.behaviour.outcomes[_CONCURRENT_WRITE] == "serialised":
-                payload = handler(call, body)
+                payload = await asyncio.to_thread(handler, call, body) if self._threaded else handler(call, body)
             else:
                 payload = await self._run_holding(handler, call, body)
             if faults and any(f.action == "old-shape" for f in faults) and operation == "friend_import":
@@ -259,14 +287,13 @@ class Emulator:
         """Conflict mode: a write holds its user for a moment; an overlapping write to the same user gets 30008."""
         user = body.get("From_Account") if isinstance(body, dict) else None
         key = (call.app.sdkappid, user if isinstance(user, str) else "")
-        if key in self._in_flight:
+        if not self._holds.take(key):
             raise ApiError(self.codes.write_conflict)
-        self._in_flight.add(key)
         try:
             await asyncio.sleep(self.config.write_hold_seconds)
-            return handler(call, body)
+            return await asyncio.to_thread(handler, call, body) if self._threaded else handler(call, body)
         finally:
-            self._in_flight.discard(key)
+            self._holds.release(key)
 
     def _respond(self, payload: dict[str, Any]) -> _JsonAnswer:
         return _JsonAnswer(dumps(payload))
@@ -285,9 +312,11 @@ class Emulator:
         method = request.method
         if action == "state" and method == "GET":
             app = self.app_state
-            return JSONResponse({"sdkappid": app.sdkappid, "accounts": sorted(app.accounts),
-                                 "friendships": sum(len(t) for t in app.friends.values()),
-                                 "friends": {owner: sorted(t) for owner, t in sorted(app.friends.items()) if t}})
+            store = self.model.store
+            friends = store.friendships(app)
+            return JSONResponse({"sdkappid": app.sdkappid, "accounts": sorted(store.account_ids(app)),
+                                 "friendships": sum(len(t) for t in friends.values()),
+                                 "friends": {owner: sorted(t) for owner, t in sorted(friends.items()) if t}})
         if action == "health" and method == "GET":
             return JSONResponse({"ok": True, "sdkappid": self.config.sdkappid})
         if action == "reset" and method == "POST":
@@ -412,6 +441,14 @@ async def _lifespan(receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+def _store(url: str | None):
+    if url is None:
+        return None
+    from timconform.emulator.redis_store import RedisStore
+
+    return RedisStore.from_url(url)
 
 
 def _check_custom_tags(spec: spec_module.Spec, tags) -> None:

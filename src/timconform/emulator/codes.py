@@ -19,6 +19,7 @@ NOT_A_FRIEND_DELETE = _SPEC.code_named("SNS_DELETE_NOT_FRIEND")
 ACCOUNT_NOT_IMPORTED = _SPEC.code_named("ACCOUNT_NOT_EXIST")
 ACCOUNT_CAP = _SPEC.code_named("ACCOUNT_NUM_EXCEED")
 NOT_FREE_TRIAL = _SPEC.code_named("ACCOUNT_DELETE_FORBIDDEN")
+WRITE_CONFLICT = _SPEC.code_named("SNS_WRITE_CONFLICT")  # a shared store's write that kept meeting other writers
 # Parameter errors of the companion operations: 30001 for SNS ones (api-facts §4.4 lists it for each),
 # 70402 "invalid parameter (required fields / protocol)" for the account ones (api-facts §2.2), and
 # 60015 wherever an account is not a string (api-facts §2.1).

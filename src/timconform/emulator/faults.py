@@ -67,17 +67,29 @@ class FaultPlan:
     faults: tuple[Fault, ...] = ()
     _counts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Counts kept elsewhere (redis_shared.RedisFaultCalls: shared by every emulator process); None: ``_counts``.
+    counter: Any = field(default=None, repr=False, compare=False)
 
     def next_call(self, operation: str) -> list[Fault]:
         """Count one call of ``operation`` and return the faults that hit it."""
-        with self._lock:
-            call = self._counts.get(operation, 0) + 1
-            self._counts[operation] = call
+        if self.counter is not None:
+            call = self.counter.next(operation)
+        else:
+            with self._lock:
+                call = self._counts.get(operation, 0) + 1
+                self._counts[operation] = call
         return [f for f in self.faults if f.hits(operation, call)]
 
     def counts(self) -> dict[str, int]:
+        if self.counter is not None:
+            return self.counter.counts()
         with self._lock:
             return dict(self._counts)
+
+    def data(self) -> list[dict[str, Any]]:
+        """The plan as ``parse`` reads it: what a shared store keeps."""
+        return [{**_describe(f), **({"body": f.body} if f.action in ("http", "non-json") else {})}
+                for f in self.faults]
 
     def describe(self) -> dict[str, Any]:
         return {"faults": [_describe(f) for f in self.faults], "calls": self.counts()}

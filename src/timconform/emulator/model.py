@@ -8,14 +8,15 @@ item has its verdict (rules FI-PARTIAL-SUCCESS, FI-FRIEND-LIMIT-3000, FI-FRIEND-
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from timconform.emulator.behaviour import SEMANTIC_SWITCHES, Behaviour
 from timconform.emulator.errors import ApiError
+from timconform.emulator.store import MemoryStore, adjust_lists
 
-from timconform.emulator.codes import (ACCOUNT_CAP, ACCOUNT_MISSING, ACCOUNT_NOT_IMPORTED, FRIEND_LIMIT, LIST_LIMIT,
+from timconform.emulator.codes import (ACCOUNT_MISSING, ACCOUNT_NOT_IMPORTED, FRIEND_LIMIT, LIST_LIMIT,
                                        NOT_A_FRIEND_DELETE, NOT_FREE_TRIAL, OK, PARAM_ERROR)
 
 RELATION_BOTH = "CheckResult_Type_BothWay"
@@ -98,100 +99,82 @@ class App:
 
 
 class Model:
-    """Every app the emulator serves, partitioned by SDKAppID (no global state)."""
+    """Every app the emulator serves, partitioned by SDKAppID (no global state); the state itself is kept by
+    ``store`` (store.py: this process's memory by default, or Redis)."""
 
-    def __init__(self, behaviour: Behaviour, limits: Limits) -> None:
+    def __init__(self, behaviour: Behaviour, limits: Limits, store: Any = None) -> None:
         self.behaviour = behaviour
         self.limits = limits
+        self.store = store if store is not None else MemoryStore()
         self.apps: dict[int, App] = {}
-        self._write_lock = threading.Lock()
 
     def limits_for(self, operation: str) -> int:
         return self.limits.batch[operation]
 
     def add_app(self, app: App) -> App:
         self.apps[app.sdkappid] = app
+        self.store.attach(app)
         return app
 
     def reset(self) -> None:
         for app in self.apps.values():
-            app.clear()
+            self.store.clear(app)
 
     # -- accounts -------------------------------------------------------------------------------
 
     def account_import(self, app: App, user_id: str, profile: tuple[str, str] | None = None) -> None:
-        with self._write_lock:
-            if user_id not in app.accounts and self._at_account_cap(app):
-                raise ApiError(ACCOUNT_CAP)
-            app.accounts[sys.intern(user_id)] = profile
+        self.store.add_accounts(app, [user_id], profile=profile, overwrite=True, cap=self._account_cap(app))
 
     def multiaccount_import(self, app: App, user_ids: Sequence[str]) -> list[str]:
         """The accounts that failed (FailAccounts). A call that would take a Free Trial app past its account cap
         is refused as a whole with 70398, the request-level code error-codes.json catalogues for it
         (SUPPORT-FREE-TRIAL-ACCOUNTS), and imports nothing."""
-        with self._write_lock:
-            new = {user_id for user_id in user_ids if user_id not in app.accounts}
-            if app.edition == "free-trial" and len(app.accounts) + len(new) > self.limits.free_trial_accounts:
-                raise ApiError(ACCOUNT_CAP)
-            for user_id in user_ids:
-                app.accounts.setdefault(sys.intern(user_id), None)
+        self.store.add_accounts(app, user_ids, cap=self._account_cap(app))
         return []
 
     def account_check(self, app: App, user_ids: Sequence[str]) -> list[tuple[str, bool]]:
-        return [(user_id, user_id in app.accounts) for user_id in user_ids]
+        existing = self.store.existing(app, user_ids)
+        return [(user_id, user_id in existing) for user_id in user_ids]
 
     def account_delete(self, app: App, user_ids: Sequence[str]) -> list[tuple[str, int]]:
         results = []
-        with self._write_lock:
-            for user_id in user_ids:
-                if user_id not in app.accounts:
-                    results.append((user_id, ACCOUNT_NOT_IMPORTED))
-                elif app.edition != "free-trial":
-                    results.append((user_id, NOT_FREE_TRIAL))
-                else:
-                    self._delete_account(app, user_id)
-                    results.append((user_id, OK))
+        for user_id in user_ids:
+            if not self.store.existing(app, [user_id]):
+                results.append((user_id, ACCOUNT_NOT_IMPORTED))
+            elif app.edition != "free-trial":
+                results.append((user_id, NOT_FREE_TRIAL))
+            else:
+                self._delete_account(app, user_id)
+                results.append((user_id, OK))
         return results
 
-    def _at_account_cap(self, app: App) -> bool:
-        return app.edition == "free-trial" and len(app.accounts) >= self.limits.free_trial_accounts
+    def _account_cap(self, app: App) -> int | None:
+        return self.limits.free_trial_accounts if app.edition == "free-trial" else None
 
     def _delete_account(self, app: App, user_id: str) -> None:
         # Deleting an account deletes its relationship chain too (api-facts §4.4).
-        del app.accounts[user_id]
-        app.friends.pop(user_id, None)
-        app.lists.pop(user_id, None)
-        for owner, table in app.friends.items():
-            friend = table.pop(user_id, None)
-            if friend is not None:
-                _count_lists(app, owner, friend.groups, -1)
+        self.store.delete_account(app, user_id)
 
     # -- friend_import --------------------------------------------------------------------------
 
     def friend_import(self, app: App, from_account: str, items: Sequence[ImportItem]) -> list[int]:
-        """Per-item codes in request order; the whole batch is judged before anything is written."""
-        if from_account not in app.accounts:
+        """Per-item codes in request order; the whole batch is judged before anything is written, and judged
+        and written as one unit of the store."""
+        if not self.store.existing(app, [from_account]):
             if self.behaviour.outcomes[_UNKNOWN_FROM] == "request-30003":
                 raise ApiError(ACCOUNT_MISSING, "Err_Sns_Invalid_Account")
             return [item.code or ACCOUNT_MISSING for item in items]
-        self._refuse_whole_batch(app, from_account, items)
-        with self._write_lock:
-            codes, writes = self._plan_import(app, from_account, items)
-            table = app.friends.setdefault(sys.intern(from_account), {})
-            intern = sys.intern
-            for to_account, friend in writes:
-                old = table.get(to_account)
-                if old is None:
-                    table[intern(to_account)] = friend  # one copy of each UserID, shared with app.accounts
-                else:
-                    if old.groups:
-                        _count_lists(app, from_account, old.groups, -1)
-                    table[to_account] = friend  # an existing key keeps its (interned) string
-                if friend.groups:
-                    _count_lists(app, from_account, friend.groups, +1)
-            return codes
+        valid = [item.to_account for item in items if item.code == OK]
+        self._refuse_whole_batch(app, from_account, valid)
 
-    def _refuse_whole_batch(self, app: App, from_account: str, items: Sequence[ImportItem]) -> None:
+        def plan(table, lists, existing):
+            planned = _ImportPlan(self, table, lists, existing, from_account)
+            codes = [planned.answer(item) for item in items]
+            return codes, list(planned.planned.items()), planned.lists
+
+        return self.store.import_batch(app, from_account, valid, plan)
+
+    def _refuse_whole_batch(self, app: App, from_account: str, valid: Sequence[str]) -> None:
         """The open questions whose chosen outcome refuses the whole request."""
         outcomes = self.behaviour.outcomes
         unknown_to = outcomes[_UNKNOWN_TO] == "request-30003"
@@ -199,29 +182,21 @@ class Model:
         duplicate = outcomes[_DUPLICATE] == "request-30001"
         if not (unknown_to or self_import or duplicate):
             return
-        valid = [item.to_account for item in items if item.code == OK]
-        if unknown_to and any(a not in app.accounts for a in valid):
+        if unknown_to and len(self.store.existing(app, valid)) < len(set(valid)):
             raise ApiError(ACCOUNT_MISSING)
         if self_import and from_account in valid:
             raise ApiError(PARAM_ERROR, "Err_SNS_FriendImport_Add_Self")
         if duplicate and len(set(valid)) < len(valid):
             raise ApiError(PARAM_ERROR, "Err_SNS_FriendImport_Duplicate_To_Account")
 
-    def _plan_import(self, app: App, from_account: str, items: Sequence[ImportItem]):
-        """(codes, writes): each item judged in order against the table and the items before it."""
-        plan = _ImportPlan(self, app, from_account)
-        codes = [plan.answer(item) for item in items]
-        return codes, list(plan.planned.items())
-
     # -- friend reads and deletes ---------------------------------------------------------------
 
     def friend_check(self, app: App, from_account: str, to_accounts: Sequence[str], both: bool):
         self._require_account(app, from_account)
-        mine = app.friends.get(from_account, {})
+        mine = self.store.follows(app, [(from_account, to) for to in to_accounts])
+        theirs = self.store.follows(app, [(to, from_account) for to in to_accounts]) if both else [False] * len(mine)
         results = []
-        for to_account in to_accounts:
-            a_with_b = to_account in mine
-            b_with_a = both and from_account in app.friends.get(to_account, {})
+        for to_account, a_with_b, b_with_a in zip(to_accounts, mine, theirs):
             if a_with_b and b_with_a:
                 relation = RELATION_BOTH
             elif a_with_b:
@@ -235,28 +210,15 @@ class Model:
 
     def friend_get(self, app: App, from_account: str, to_account: str) -> Friend | None:
         self._require_account(app, from_account)
-        return app.friends.get(from_account, {}).get(to_account)
+        return self.store.friend(app, from_account, to_account)
 
     def friend_delete(self, app: App, from_account: str, to_accounts: Sequence[str], both: bool) -> list[int]:
         self._require_account(app, from_account)
-        codes = []
-        with self._write_lock:
-            mine = app.friends.get(from_account, {})
-            for to_account in to_accounts:
-                friend = mine.pop(to_account, None)
-                if friend is None:
-                    codes.append(NOT_A_FRIEND_DELETE)
-                    continue
-                _count_lists(app, from_account, friend.groups, -1)
-                if both:
-                    theirs = app.friends.get(to_account, {}).pop(from_account, None)
-                    if theirs is not None:
-                        _count_lists(app, to_account, theirs.groups, -1)
-                codes.append(OK)
-        return codes
+        removed = self.store.delete_friends(app, from_account, to_accounts, both)
+        return [OK if gone else NOT_A_FRIEND_DELETE for gone in removed]
 
     def _require_account(self, app: App, user_id: str) -> None:
-        if user_id not in app.accounts:
+        if not self.store.existing(app, [user_id]):
             raise ApiError(ACCOUNT_MISSING, "Err_Sns_Invalid_Account")
 
 
@@ -273,14 +235,15 @@ class _ImportPlan:
     (per-item outcome), a duplicate or an existing friend whose outcome does not write, or it would take
     the user past the friend limit or the friend-list limit."""
 
-    def __init__(self, model: Model, app: App, from_account: str) -> None:
+    def __init__(self, model: Model, table: Mapping[str, Friend], lists: dict[str, int], accounts: set[str],
+                 from_account: str) -> None:
         outcomes = model.behaviour.outcomes
         self.self_per_item = outcomes[_SELF_IMPORT] == "per-item-30001"
         self.duplicate, self.existing_friend = outcomes[_DUPLICATE], outcomes[_EXISTING]
         self.most_friends, self.most_lists = model.limits.friends_per_user, model.limits.friend_lists_per_user
-        self.accounts, self.from_account = app.accounts, from_account
-        self.table = app.friends.get(from_account, {})
-        self.lists = dict(app.lists.get(from_account, {}))
+        self.accounts, self.from_account = accounts, from_account
+        self.table = table
+        self.lists = lists  # a copy: it becomes the user's list counts after the writes
         self.friend_count = len(self.table)
         self.planned: dict[str, Friend] = {}
 
@@ -318,20 +281,11 @@ class _ImportPlan:
         if existing is None:
             self.friend_count += 1
         elif existing.groups:
-            _adjust(self.lists, existing.groups, -1)
+            adjust_lists(self.lists, existing.groups, -1)
         if friend.groups:
-            _adjust(self.lists, friend.groups, +1)
+            adjust_lists(self.lists, friend.groups, +1)
         self.planned[item.to_account] = friend
         return OK
-
-
-def _adjust(lists: dict[str, int], groups: Iterable[str], delta: int) -> None:
-    for name in groups:
-        count = lists.get(name, 0) + delta
-        if count > 0:
-            lists[name] = count
-        else:
-            lists.pop(name, None)
 
 
 def _lists_fit(lists: dict[str, int], existing: Friend | None, friend: Friend, maximum: int) -> bool:
@@ -341,12 +295,3 @@ def _lists_fit(lists: dict[str, int], existing: Friend | None, friend: Friend, m
     if existing is not None:
         freed = sum(1 for name in set(existing.groups) if lists.get(name) == 1 and name not in friend.groups)
     return len(lists) - freed + len(new_names) <= maximum
-
-
-def _count_lists(app: App, user: str, groups: Iterable[str], delta: int) -> None:
-    if not groups:
-        return
-    lists = app.lists.setdefault(user, {})
-    _adjust(lists, groups, delta)
-    if not lists:
-        del app.lists[user]

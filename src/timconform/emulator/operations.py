@@ -107,7 +107,7 @@ def friend_get_list(call: Call, body: Any) -> dict[str, Any]:
                           "ResultInfo": envelopes.info(SNS_PARAM_ERROR, "friend_get_list")})
             failed.append(to_account)
             continue
-        values = _tag_values(call.app, to_account, friend, tags)
+        values = _tag_values(call, to_account, friend, tags)
         items.append({"To_Account": to_account, "SnsProfileItem": values, "ResultCode": 0, "ResultInfo": ""})
     payload: dict[str, Any] = {"InfoItem": items}
     if failed:
@@ -132,10 +132,10 @@ HANDLERS: dict[str, Callable[[Call, Any], dict[str, Any]]] = {
 WRITES = frozenset({"friend_import", "friend_delete"})
 
 
-def _tag_values(app: App, to_account: str, friend: Friend, tags: list[str]) -> list[dict[str, Any]]:
+def _tag_values(call: Call, to_account: str, friend: Friend, tags: list[str]) -> list[dict[str, Any]]:
     """Stored values of the requested tags; a field that was never imported is left out."""
     custom = dict(friend.custom)
-    profile = app.accounts.get(to_account)
+    profile = call.model.store.profile(call.app, to_account)
     values = []
     for tag in tags:
         if tag in STANDARD_TAGS:
