@@ -277,3 +277,110 @@ def test_recordings_and_write_holds_are_shared(flushed):
     assert refused["ErrorCode"] == 30008
     recorded = list(workers[1].recorded)
     assert len(recorded) == 2 and {r["path"] for r in recorded} == {"/v4/sns/friend_import"}
+
+
+# -- timconform emulator --store ... --workers N, as a user runs it ---------------------------------------------
+
+
+class _Service:
+    """``timconform emulator --store URL --workers N`` in a subprocess of its own (killed whole on failure)."""
+
+    def __init__(self, url: str, workers: int, *extra: str) -> None:
+        import sys
+
+        env = {k: v for k, v in os.environ.items() if k != "TIMCONFORM_SECRET_KEY"}
+        env.update(PYTHONUNBUFFERED="1", TIMCONFORM_CONTROL_TOKEN="test-token-of-the-service")
+        self.process = subprocess.Popen([sys.executable, "-m", "timconform.cli", "emulator", "--store", url,
+                                         "--workers", str(workers), "--port", "0", *extra],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                        start_new_session=True)
+        line = self.process.stdout.readline()
+        assert line.startswith("timconform emulator on http://"), line + self.process.stderr.read()
+        self.base_url = line.split()[3]
+
+    def workers(self) -> set[int]:
+        """The pids that answered health checks (SO_REUSEADDR'd accept queue: the kernel picks the worker)."""
+        return {int(p) for p in subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True,
+                                                text=True).stdout.split()}
+
+    def stop(self) -> tuple[int, str]:
+        import signal
+
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
+        return self.process.returncode, err
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_the_standard_profile_passes_against_a_multi_worker_service(flushed, workers):
+    service = _Service(flushed, workers, "--custom-tags", "Tag_SNS_Custom_XXXX,Tag_SNS_Custom_YYYY")
+    try:
+        assert len(service.workers()) == workers
+        result, _ = run(RunConfig(target=service.base_url, profile="standard", seed=20261129 + workers,
+                                  rate_limit=200, env={**CREDENTIALS, **TAGS}))
+    finally:
+        code, err = service.stop()
+    bad = {r.rule_id: (r.verdict.label, [e.message for e in r.evidence])
+           for r in result.rules if r.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR)}
+    assert bad == {}
+    assert code == 0 and "Traceback" not in err
+
+
+def test_fifty_clients_over_four_workers_toward_the_friend_limit(flushed):
+    """No acknowledged write lost, and never more than 3000 friends, with the workers in processes of their own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"u{n:05d}" for n in range(3400)]
+    seed = _emulator(flushed)
+    seed.model.multiaccount_import(seed.app_state, ["owner", *names])
+    service = _Service(flushed, 4)
+    try:
+        class Server:
+            base_url = service.base_url
+
+        def client(n: int) -> list[str]:
+            answer = _call(Server, seed, "sns/friend_import", {"From_Account": "owner",
+                                                               "AddFriendItem": _items(names[n * 68:(n + 1) * 68])})
+            return [item["To_Account"] for item in answer.get("ResultItem", []) if item["ResultCode"] == 0]
+
+        with ThreadPoolExecutor(50) as pool:
+            acknowledged = [name for batch in pool.map(client, range(50)) for name in batch]
+    finally:
+        code, err = service.stop()
+    stored = set(seed.model.store.friends_of(seed.app_state, "owner"))
+    assert len(stored) == 3000 and set(acknowledged) == stored
+    assert code == 0, err
+
+
+def test_a_restart_with_the_same_accounts_file_keeps_the_state(flushed, tmp_path):
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("accounts: [alice, bob, carol]\nfriends: {alice: [{To_Account: bob, AddSource: "
+                        "AddSource_Type_Web}]}\n", encoding="utf-8")
+    first = _Service(flushed, 2, "--accounts", str(accounts))
+    seed = _emulator(flushed)
+    try:
+        class Server:
+            base_url = first.base_url
+
+        answer = _call(Server, seed, "sns/friend_import", {"From_Account": "alice", "AddFriendItem": _items(["carol"])})
+        assert answer["ResultItem"][0]["ResultCode"] == 0
+    finally:
+        code, err = first.stop()
+        assert code == 0, err
+    second = _Service(flushed, 2, "--accounts", str(accounts))  # bob is there already: kept, not an error
+    code, err = second.stop()
+    assert code == 0, err
+    assert sorted(seed.model.store.friends_of(seed.app_state, "alice")) == ["bob", "carol"]
+
+
+def test_workers_without_a_shared_store_are_refused_in_one_line():
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "timconform.cli", "emulator", "--workers", "2", "--port", "0"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "--workers needs --store" in done.stderr

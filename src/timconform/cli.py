@@ -96,9 +96,11 @@ def _add_emulator(commands) -> None:
     emulator.add_argument("--max-body-bytes", type=_positive_int, help="request body cap (default 32 MiB)")
     emulator.add_argument("--record", action="store_true", help="record every request (GET /_timconform/requests)")
     emulator.add_argument("--store", metavar="redis://HOST:PORT/DB",
-                          help="keep accounts, friendships and friend lists in Redis (shared by every emulator on it, "
-                               "kept across restarts); rate-limit windows, random memory, fault plans and recordings "
-                               "stay in this process. Default: everything in this process")
+                          help="keep the state in Redis: accounts, friendships, friend lists, rate-limit windows, "
+                               "recent randoms, the fault plan and its counts, recordings; every emulator on the same "
+                               "Redis is one service, and the state outlives a restart. Default: this process")
+    emulator.add_argument("--workers", type=_positive_int, default=1,
+                          help="worker processes on this host (POSIX), all one service: needs --store")
     emulator.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
 
 
@@ -253,7 +255,7 @@ def _emulator(args: argparse.Namespace) -> int:
     from timconform.emulator import behaviour, faults, preload
     from timconform.emulator.app import Emulator
     from timconform.emulator.config import DEMO_SECRET_KEY, EmulatorConfig
-    from timconform.emulator.serve import bind, serve_forever
+    from timconform.emulator.serve import bind, serve_forever, serve_workers
 
     secret = os.environ.get(SECRET_ENV)
     from timconform.emulator.control import TOKEN_ENV
@@ -270,6 +272,11 @@ def _emulator(args: argparse.Namespace) -> int:
         config.max_body_bytes = args.max_body_bytes
     from timconform.emulator.redis_store import StoreError
 
+    if args.workers > 1 and not args.store:
+        raise UsageError("--workers needs --store redis://...: in this process's memory, each worker would be an "
+                         "emulator of its own, with its own accounts, friends and rate limit")
+    if args.workers > 1 and not hasattr(os, "fork"):
+        raise UsageError("--workers needs a POSIX system (it forks the workers)")
     try:
         emulator = Emulator(config)
     except (behaviour.BehaviourError, faults.FaultPlanError, preload.PreloadError, StoreError, ValueError) as exc:
@@ -290,8 +297,14 @@ def _emulator(args: argparse.Namespace) -> int:
             print(f"timconform: control plane token (Authorization: Bearer ...): {emulator.control_token}",
                   file=sys.stderr, flush=True)
 
-    serve_forever(emulator, sock, log_level=args.log_level, on_ready=announce)
-    return 0
+    if args.workers == 1:
+        serve_forever(emulator, sock, log_level=args.log_level, on_ready=announce)
+        return 0
+    # The parent checked the settings, reached Redis and loaded --accounts once: the workers start from there.
+    config.control_token = emulator.control_token  # one token for the whole service
+    emulator.model.store.redis.close()
+    return serve_workers(lambda: Emulator(config, load_state=False), sock, args.workers,
+                         log_level=args.log_level, on_ready=announce)
 
 
 def _ids(text: str) -> tuple[str, ...]:

@@ -52,7 +52,10 @@ SECOND_MARGIN = 0.02  # past the second boundary, so that a clock read at once a
 class Emulator:
     """A faithful friend_import service: state model, gateway checks, faults; an ASGI app."""
 
-    def __init__(self, config: EmulatorConfig | None = None, *, spec: spec_module.Spec | None = None) -> None:
+    def __init__(self, config: EmulatorConfig | None = None, *, spec: spec_module.Spec | None = None,
+                 load_state: bool = True) -> None:
+        """``load_state=False``: a worker of a shared store, whose parent put ``config.accounts`` and
+        ``config.faults`` there once before the workers started (a reset loads the accounts again)."""
         self.config = config = config or EmulatorConfig()
         self.spec = spec = spec or spec_module.load()
         self.behaviour = behaviour_module.load(spec, config.behaviour)
@@ -90,8 +93,9 @@ class Emulator:
             self._holds = RedisHolds(shared, prefix)
             self._shared_faults = RedisFaultPlans(shared, prefix, lambda data: faults_module.parse(
                 data, known_codes=spec.codes, operations=spec.operations))
-        self.faults = self._fault_plan(config.faults)
-        if config.accounts is not None:
+        if load_state or self._shared_faults is None:
+            self.faults = self._fault_plan(config.faults)
+        if config.accounts is not None and load_state:
             preload.load(self.model, self.app_state, config.accounts, self.validator)
 
     # -- public helpers -------------------------------------------------------------------------

@@ -42,8 +42,8 @@ class EmulatorConfig:
     request_timeout: float = 10.0  # seconds for a whole request to arrive (emulator/timeouts.py)
     max_connections: int = 4096
     write_hold_seconds: float = WRITE_HOLD_SECONDS
-    # None: state in this process. "redis://HOST:PORT/DB": accounts, friendships and friend lists in Redis
-    # (redis_store.py), shared by every emulator on it and kept across restarts.
+    # None: state in this process. "redis://HOST:PORT/DB": the state in Redis (redis_store.py, redis_shared.py),
+    # shared by every emulator on it and kept across restarts.
     store: str | None = None
     control_token: str | None = None  # the control plane's token; None: a new one for every start
     clock: Callable[[], float] = field(default=time.time)

@@ -59,6 +59,13 @@ def load(model: Model, app: App, path: Path, validator: ImportValidator) -> None
     if not isinstance(friends, dict):
         raise PreloadError(f"accounts file {path}: 'friends' must map a UserID to a list of friend items")
     for owner, entries in friends.items():
+        if isinstance(entries, list) and isinstance(owner, str):
+            # A shared store may hold them from an earlier start: what is there already is kept as it is.
+            present = set(model.store.friends_of(app, owner))
+            missing = [e for e in entries if not (isinstance(e, dict) and e.get("To_Account") in present)]
+            if entries and not missing:
+                continue
+            entries = missing
         try:
             _, items = validator.parse({"From_Account": owner, "AddFriendItem": entries}, app.custom_tags)
             codes = model.friend_import(app, owner, items)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -89,6 +91,59 @@ def serve_forever(emulator: Emulator, sock: socket.socket, *, log_level: str = "
         server.run(sockets=[sock])
 
 
+def serve_workers(make_emulator: Callable[[], Emulator], sock: socket.socket, workers: int, *,
+                  log_level: str = "warning", on_ready: Callable[[], None] | None = None) -> int:
+    """Serve with ``workers`` processes forked from this one, all accepting on ``sock`` (the kernel spreads the
+    connections), until SIGINT or SIGTERM; then every worker shuts down gracefully. Each worker makes its own
+    emulator after the fork (its own Redis connections: a client's sockets never cross a fork). Returns 0, or
+    1 when a worker ended on its own (its one line is on stderr)."""
+    children: list[int] = []
+    # Stop signals wait (blocked) until someone handles them: the parent once it forwards them, each worker once
+    # serve_forever's handlers are in place (_stop_on_signals unblocks them), so that a stop that comes while a
+    # worker is still starting stops it cleanly instead of killing it. Workers inherit the mask from the fork.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: serve, then leave without running the parent's exit handlers
+            code = 0
+            try:
+                serve_forever(make_emulator(), sock, log_level=log_level)
+            except BaseException as exc:  # noqa: BLE001 - one line for the operator, then this worker ends
+                print(f"timconform emulator worker {os.getpid()}: {type(exc).__name__}: {exc}", file=sys.stderr,
+                      flush=True)
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()  # the workers hold it: the parent only supervises
+
+    def forward(sig: int, frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    failed = False
+    try:
+        if on_ready is not None:
+            on_ready()
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid in children:
+                children.remove(pid)
+                failed = failed or os.waitstatus_to_exitcode(status) != 0
+                if failed:
+                    forward(signal.SIGTERM, None)  # one worker gone wrong: the service stops whole
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 1 if failed else 0
+
+
 @contextlib.contextmanager
 def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
     """Handle SIGINT and SIGTERM by asking ``server`` to stop, before, during and after uvicorn's own handlers.
@@ -108,6 +163,8 @@ def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
         server.should_exit = True
 
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one that came meanwhile (a worker) is handled now
     try:
         yield
     finally:
