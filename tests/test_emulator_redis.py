@@ -79,15 +79,6 @@ def _post(client: httpx.Client, emulator: Emulator, command: str, body: dict) ->
     return answer.json()
 
 
-def test_the_standard_profile_passes_against_a_redis_backed_emulator(flushed):
-    with start_in_thread(_emulator(flushed, custom_tags=("Tag_SNS_Custom_XXXX", "Tag_SNS_Custom_YYYY"))) as server:
-        result, _ = run(RunConfig(target=server.base_url, profile="standard", seed=20261129, rate_limit=200,
-                                  env={**CREDENTIALS, **TAGS}))
-    bad = {r.rule_id: (r.verdict.label, [e.message for e in r.evidence])
-           for r in result.rules if r.verdict in (Verdict.FAIL, Verdict.WARN, Verdict.ERROR)}
-    assert bad == {}
-
-
 def test_state_survives_a_restart_with_the_same_redis(flushed):
     first = _emulator(flushed)
     first.model.multiaccount_import(first.app_state, ["alice", "bob", "carol"])
@@ -315,11 +306,13 @@ class _Service:
         return self.process.returncode, err
 
 
-@pytest.mark.parametrize("workers", [2, 4])
-def test_the_standard_profile_passes_against_a_multi_worker_service(flushed, workers):
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_the_standard_profile_passes_against_a_redis_backed_service(flushed, workers):
+    """The service in processes of its own, as a user runs it: the suite's rate-limit burst (32 threads) then
+    competes with nothing of the emulator's for this process's interpreter."""
     service = _Service(flushed, workers, "--custom-tags", "Tag_SNS_Custom_XXXX,Tag_SNS_Custom_YYYY")
     try:
-        assert len(service.workers()) == workers
+        assert len(service.workers()) == (workers if workers > 1 else 0)  # one worker: the process itself
         result, _ = run(RunConfig(target=service.base_url, profile="standard", seed=20261129 + workers,
                                   rate_limit=200, env={**CREDENTIALS, **TAGS}))
     finally:
@@ -384,3 +377,70 @@ def test_workers_without_a_shared_store_are_refused_in_one_line():
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "--workers needs --store" in done.stderr
+
+
+# -- several apps in one emulator --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_two_apps_in_one_emulator_keep_their_state_apart(request, store):
+    from timconform.emulator.config import AppConfig
+
+    url = request.getfixturevalue("flushed") if store == "redis" else None
+    other = AppConfig(DEMO_SDKAPPID + 7, ("boss",), "another-secret-key-0123456789abcdef")
+    emulator = Emulator(EmulatorConfig(store=url, apps=(other,)))
+    for sdkappid in (DEMO_SDKAPPID, other.sdkappid):
+        emulator.model.multiaccount_import(emulator.model.apps[sdkappid], ["alice", "bob"])
+    body = {"From_Account": "alice", "AddFriendItem": _items(["bob"])}
+
+    def call(sdkappid: int, identifier: str, sig: str) -> dict:
+        params = {"sdkappid": sdkappid, "identifier": identifier, "usersig": sig, "random": time.monotonic_ns() % 2**32,
+                  "contenttype": "json"}
+        return httpx.post(f"{server.base_url}/v4/sns/friend_import", params=params, json=body, timeout=10).json()
+
+    with start_in_thread(emulator) as server:
+        assert call(other.sdkappid, "boss", emulator.usersig(sdkappid=other.sdkappid))["ActionStatus"] == "OK"
+        from timconform import usersig
+
+        signed_with_the_first_key = usersig.generate(other.sdkappid, "boss", emulator.config.secret_key)
+        assert call(other.sdkappid, "boss", signed_with_the_first_key)["ErrorCode"] != 0  # each app its own key
+        assert call(other.sdkappid, DEMO_ADMIN, emulator.usersig(DEMO_ADMIN, sdkappid=other.sdkappid))[
+            "ErrorCode"] != 0  # and its own admins
+        store_ = emulator.model.store
+        assert store_.friends_of(emulator.app_state, "alice") == []
+        assert store_.friends_of(emulator.model.apps[other.sdkappid], "alice") == ["bob"]
+        assert call(DEMO_SDKAPPID, DEMO_ADMIN, emulator.usersig())["ActionStatus"] == "OK"
+        token = {"Authorization": f"Bearer {emulator.control_token}"}
+        reset = httpx.post(f"{server.base_url}/_timconform/reset?sdkappid={other.sdkappid}", headers=token)
+        state = httpx.get(f"{server.base_url}/_timconform/state?sdkappid={other.sdkappid}", headers=token).json()
+        nobody = httpx.get(f"{server.base_url}/_timconform/state?sdkappid=42", headers=token)
+    assert reset.status_code == 200 and state["accounts"] == ["boss"] and state["friendships"] == 0
+    assert store_.friends_of(emulator.app_state, "alice") == ["bob"]  # the reset touched the other app only
+    assert nobody.status_code == 404 and "serves no app '42'" in nobody.json()["error"]
+
+
+def test_an_app_without_its_secret_key_is_one_line_and_exit_2(tmp_path):
+    import sys
+
+    def emulator(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("TIMCONFORM_SECRET_KEY")}
+        return subprocess.run([sys.executable, "-m", "timconform.cli", "emulator", "--port", "0", *args],
+                              capture_output=True, text=True, timeout=30, env={**clean, **(env or {})})
+
+    missing = emulator("--app", "1400000009:boss")
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "$TIMCONFORM_SECRET_KEY_1400000009" in missing.stderr
+    unreadable = emulator("--app", f"1400000009:boss:{tmp_path / 'absent.key'}")
+    assert unreadable.returncode == 2 and "cannot read the key file" in unreadable.stderr
+    malformed = emulator("--app", "boss")
+    assert malformed.returncode == 2 and "expected SDKAPPID:ADMIN" in malformed.stderr
+
+
+def test_an_app_s_key_comes_from_its_file_or_its_own_environment_variable(tmp_path, monkeypatch):
+    from timconform.cli import _app
+
+    (tmp_path / "k").write_text("key-from-the-file\n", encoding="utf-8")
+    assert _app(f"1400000009:boss,deputy:{tmp_path / 'k'}").secret_key == "key-from-the-file"
+    monkeypatch.setenv("TIMCONFORM_SECRET_KEY_1400000009", "key-from-the-environment")
+    app = _app("1400000009:boss,deputy")
+    assert (app.sdkappid, app.admins, app.secret_key) == (1400000009, ("boss", "deputy"), "key-from-the-environment")

@@ -99,6 +99,9 @@ def _add_emulator(commands) -> None:
                           help="keep the state in Redis: accounts, friendships, friend lists, rate-limit windows, "
                                "recent randoms, the fault plan and its counts, recordings; every emulator on the same "
                                "Redis is one service, and the state outlives a restart. Default: this process")
+    emulator.add_argument("--app", action="append", default=[], metavar="SDKAPPID:ADMIN[,ADMIN...][:KEYFILE]",
+                          help="one more app to serve, its state apart (repeatable); its secret key is read from "
+                               "KEYFILE, or from $TIMCONFORM_SECRET_KEY_<SDKAPPID>")
     emulator.add_argument("--workers", type=_positive_int, default=1,
                           help="worker processes on this host (POSIX), all one service: needs --store")
     emulator.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
@@ -268,6 +271,7 @@ def _emulator(args: argparse.Namespace) -> int:
         config.sdkappid = args.sdkappid
     if args.admin:
         config.admins = tuple(args.admin)
+    config.apps = tuple(_app(text) for text in args.app)
     if args.max_body_bytes:
         config.max_body_bytes = args.max_body_bytes
     from timconform.emulator.redis_store import StoreError
@@ -291,8 +295,9 @@ def _emulator(args: argparse.Namespace) -> int:
     key_origin = f"from ${SECRET_ENV}" if secret else "the public demo key (set $TIMCONFORM_SECRET_KEY for your own)"
 
     def announce() -> None:
+        also = "".join(f"; app {extra.sdkappid}, admin {', '.join(extra.admins)}" for extra in config.apps)
         print(f"timconform emulator on http://{host}:{port} - sdkappid {config.sdkappid}, admin "
-              f"{', '.join(config.admins)}, secret key {key_origin}", flush=True)
+              f"{', '.join(config.admins)}, secret key {key_origin}{also}", flush=True)
         if not os.environ.get(TOKEN_ENV):  # printed once, where only the user sees it; never logged
             print(f"timconform: control plane token (Authorization: Bearer ...): {emulator.control_token}",
                   file=sys.stderr, flush=True)
@@ -651,6 +656,30 @@ def _proxy(args: argparse.Namespace) -> int:
         write_reports(result, args.report_dir, proxy.redactor)
     print(console.summary(result, report_dir=args.report_dir, redactor=proxy.redactor))
     return result.exit_code()
+
+
+def _app(text: str):
+    """--app SDKAPPID:ADMIN[,ADMIN...][:KEYFILE] -> AppConfig, its secret key from KEYFILE or the environment."""
+    from timconform.emulator.config import AppConfig
+
+    sdkappid, _, rest = text.partition(":")
+    admins_text, _, keyfile = rest.partition(":")
+    admins = tuple(a.strip() for a in admins_text.split(",") if a.strip())
+    if not sdkappid.isdigit() or not 0 < int(sdkappid) < 2**64 or not admins:
+        raise UsageError(f"--app {text!r}: expected SDKAPPID:ADMIN[,ADMIN...][:KEYFILE]")
+    if keyfile:
+        try:
+            key = Path(keyfile).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--app {sdkappid}: cannot read the key file {keyfile}: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        origin = f"the key file {keyfile}"
+    else:
+        key = os.environ.get(f"{SECRET_ENV}_{sdkappid}", "").strip()
+        origin = f"${SECRET_ENV}_{sdkappid}"
+    if not key:
+        raise UsageError(f"--app {sdkappid}: no secret key in {origin} (give :KEYFILE or set ${SECRET_ENV}_{sdkappid})")
+    return AppConfig(int(sdkappid), admins, key)
 
 
 def _tags(text: str) -> tuple[str, ...]:

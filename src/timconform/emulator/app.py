@@ -71,6 +71,11 @@ class Emulator:
         _check_custom_tags(spec, config.custom_tags)
         self.app_state = self.model.add_app(App(config.sdkappid, config.secret_key, config.admins,
                                                 custom_tags=config.custom_tags, edition=config.edition))
+        for extra in config.apps:  # each app's state apart, as moto keeps one backend per account
+            if extra.sdkappid in self.model.apps:
+                raise ValueError(f"--app {extra.sdkappid}: that SDKAppID is served already")
+            self.model.add_app(App(extra.sdkappid, extra.secret_key, extra.admins, custom_tags=config.custom_tags,
+                                   edition=config.edition))
         self.verifier = usersig.Verifier(self._secret_key, clock=config.clock)
         self.envelopes = Envelopes(spec)
         self.validator = ImportValidator(spec, self.behaviour)
@@ -86,12 +91,12 @@ class Emulator:
             self._holds = MemoryHolds()
             self._shared_faults = None
         else:  # one service over many processes: what the gateway remembers is in Redis too (redis_shared.py)
-            prefix = f"{PREFIX}:{config.sdkappid}:"
-            self.limiter = RedisLimiter(shared, prefix, clock=config.clock)
-            self.randoms = RedisRandomMemory(shared, prefix, RANDOM_MEMORY)
-            self.recorded = RedisRecordings(shared, prefix, config.record_limit)
-            self._holds = RedisHolds(shared, prefix)
-            self._shared_faults = RedisFaultPlans(shared, prefix, lambda data: faults_module.parse(
+            service = f"{PREFIX}-service:{config.sdkappid}:"
+            self.limiter = RedisLimiter(shared, f"{PREFIX}:", clock=config.clock)
+            self.randoms = RedisRandomMemory(shared, f"{PREFIX}:", RANDOM_MEMORY)
+            self.recorded = RedisRecordings(shared, service, config.record_limit)
+            self._holds = RedisHolds(shared, f"{PREFIX}:")
+            self._shared_faults = RedisFaultPlans(shared, service, lambda data: faults_module.parse(
                 data, known_codes=spec.codes, operations=spec.operations))
         if load_state or self._shared_faults is None:
             self.faults = self._fault_plan(config.faults)
@@ -100,19 +105,26 @@ class Emulator:
 
     # -- public helpers -------------------------------------------------------------------------
 
-    def usersig(self, identifier: str | None = None, *, expire: int = 86400) -> str:
-        """A valid UserSig for this emulator's app (the admin by default), dated by the emulator's clock."""
-        return usersig.generate(self.config.sdkappid, identifier or self.config.admins[0], self.config.secret_key,
-                                expire=expire, now=int(self.config.clock()))
+    def usersig(self, identifier: str | None = None, *, expire: int = 86400, sdkappid: int | None = None) -> str:
+        """A valid UserSig for one of this emulator's apps (its own by default; its first admin by default), dated
+        by the emulator's clock."""
+        app = self.model.apps[self.config.sdkappid if sdkappid is None else sdkappid]
+        first_admins = {extra.sdkappid: extra.admins[0] for extra in self.config.apps}
+        admin = identifier or first_admins.get(app.sdkappid, self.config.admins[0])
+        return usersig.generate(app.sdkappid, admin, app.secret_key, expire=expire, now=int(self.config.clock()))
 
-    def reset(self) -> None:
-        """Forget accounts, friendships, rate windows, recordings and fault counts; keep the configuration."""
-        self.model.reset()
-        self.limiter.reset()
-        self.randoms.clear()
-        self.recorded.clear()
-        self.faults = faults_module.FaultPlan(self.faults.faults)
-        if self.config.accounts is not None:
+    def reset(self, sdkappid: int | None = None) -> None:
+        """Forget accounts, friendships, rate windows and randoms of every app, recordings and fault counts; keep
+        the configuration. With ``sdkappid``: that app's accounts, friendships, rate windows and randoms only."""
+        apps = list(self.model.apps.values()) if sdkappid is None else [self.model.apps[sdkappid]]
+        for app in apps:
+            self.model.store.clear(app)
+            self.limiter.forget(app.sdkappid)
+            self.randoms.forget(app.sdkappid)
+        if sdkappid is None:
+            self.recorded.clear()
+            self.faults = faults_module.FaultPlan(self.faults.faults)
+        if self.config.accounts is not None and self.app_state in apps:
             preload.load(self.model, self.app_state, self.config.accounts, self.validator)
 
     @property
@@ -314,8 +326,11 @@ class Emulator:
             return JSONResponse({"error": why}, status_code=415 if "application/json" in why else 403)
         action = request.scope["path"][len(CONTROL_PREFIX):].strip("/")
         method = request.method
+        try:
+            app = self._app_named(request.query_params.get("sdkappid"))
+        except LookupError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
         if action == "state" and method == "GET":
-            app = self.app_state
             store = self.model.store
             friends = store.friendships(app)
             return JSONResponse({"sdkappid": app.sdkappid, "accounts": sorted(store.account_ids(app)),
@@ -324,7 +339,7 @@ class Emulator:
         if action == "health" and method == "GET":
             return JSONResponse({"ok": True, "sdkappid": self.config.sdkappid})
         if action == "reset" and method == "POST":
-            self.reset()
+            self.reset(app.sdkappid if "sdkappid" in request.query_params else None)
             return JSONResponse({"ok": True})
         if action == "faults" and method == "GET":
             return JSONResponse(self.faults.describe())
@@ -340,6 +355,15 @@ class Emulator:
             return JSONResponse({"ok": True})
         return JSONResponse({"error": f"no control action {method} {action!r}"}, status_code=404)
 
+
+    def _app_named(self, text: str | None) -> App:
+        """The app a control request names with ``?sdkappid=`` (this emulator's own when it names none)."""
+        if text is None:
+            return self.app_state
+        app = self.model.apps.get(int(text)) if text.isdigit() else None
+        if app is None:
+            raise LookupError(f"this emulator serves no app {text!r}; it serves {sorted(self.model.apps)}")
+        return app
 
     async def _put_faults(self, request: Request) -> Response:
         """A fault plan over HTTP: installed, or a JSON error (400) naming the problem; never a 500."""

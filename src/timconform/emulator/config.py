@@ -22,6 +22,15 @@ WRITE_HOLD_SECONDS = 0.005
 DOCUMENTED = "documented"
 
 
+@dataclass(frozen=True)
+class AppConfig:
+    """One more app the emulator serves beside its own (``--app``): its SDKAppID, admins and secret key."""
+
+    sdkappid: int
+    admins: tuple[str, ...]
+    secret_key: str
+
+
 @dataclass
 class EmulatorConfig:
     sdkappid: int = DEMO_SDKAPPID
@@ -29,6 +38,7 @@ class EmulatorConfig:
     secret_key: str = DEMO_SECRET_KEY
     custom_tags: tuple[str, ...] = ()
     edition: str = "pro"
+    apps: tuple[AppConfig, ...] = ()  # more apps, each with its state apart (the same custom tags and edition)
     # "documented" (200/s, 100/s for the account-admin operations), a number for every operation, or None (off).
     rate_limit: int | str | None = DOCUMENTED
     behaviour: Mapping[str, str] | Path | None = None

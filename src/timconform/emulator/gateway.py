@@ -183,6 +183,9 @@ class RandomMemory:
     def clear(self) -> None:
         self._seen.clear()
 
+    def forget(self, sdkappid: int) -> None:
+        self._seen.pop(sdkappid, None)
+
 
 def decode_body(raw: bytes, codes: GatewayCodes) -> Any:
     """The JSON body, or the code for its class of malformation."""

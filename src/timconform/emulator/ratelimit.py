@@ -41,6 +41,11 @@ class SlidingWindowLimiter:
     def reset(self) -> None:
         self._calls.clear()
 
+    def forget(self, sdkappid: int) -> None:
+        """One app's windows (keys are (SDKAppID, operation))."""
+        for key in [k for k in self._calls if isinstance(k, tuple) and k and k[0] == sdkappid]:
+            del self._calls[key]
+
     @contextmanager
     def frozen(self) -> Iterator[None]:
         """Hold this limiter's clock at the present instant: every call admitted meanwhile falls in one

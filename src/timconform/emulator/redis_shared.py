@@ -2,8 +2,10 @@
 the rate-limit windows, the recent ``random`` values, the fault plan and its call counts, the recorded requests,
 and the writes in flight (conflict mode). Each has the interface of its in-process counterpart in app.py.
 
-Keys live under the app's prefix (``timconform:<SDKAppID>:``, redis_store.py), so a reset or a second app in the
-same Redis touches nothing of this one. Read-check-write steps are Lua scripts: Redis runs each one whole,
+What belongs to one app (its rate windows, its randoms, its users' write holds) lives in that app's key space
+(``timconform:<SDKAppID>:``, redis_store.py), so clearing an app clears them too and touches no other app; what
+belongs to the service (the fault plan, the recordings) lives under ``timconform-service:<SDKAppID>:`` of the
+app it was started for. Read-check-write steps are Lua scripts: Redis runs each one whole,
 with nothing from another process in between (https://redis.io/docs/latest/develop/interact/programmability/eval-intro/).
 """
 
@@ -40,17 +42,20 @@ class RedisLimiter:
     caller's wall clock (the processes of one host share it), so ``frozen()`` works as in-process."""
 
     def __init__(self, client: Any, prefix: str, *, window: float = 1.0, clock: Callable[[], float] = time.time):
+        """``prefix``: "timconform:" (redis_store.PREFIX and its colon); a key (SDKAppID, operation) becomes
+        ``timconform:<SDKAppID>:rate:<operation>``."""
         self._redis, self._prefix, self._window, self._clock = client, prefix, window, clock
         self._admit = client.register_script(_ADMIT)
 
     def admit(self, key: Hashable, limit: int) -> bool:
-        name = f"{self._prefix}rate:" + ":".join(map(str, key if isinstance(key, tuple) else (key,)))
+        app, *rest = key if isinstance(key, tuple) else (key,)
+        name = f"{self._prefix}{app}:rate:" + ":".join(map(str, rest))
         now = self._clock()
         member = f"{now:.6f}:{os.getpid()}:{time.perf_counter_ns()}"  # unique: two calls in one microsecond
         return bool(self._admit(keys=[name], args=[f"{now:.6f}", self._window, limit, member]))
 
-    def reset(self) -> None:
-        _unlink(self._redis, f"{self._prefix}rate:*")
+    def forget(self, sdkappid: int) -> None:
+        _unlink(self._redis, f"{self._prefix}{sdkappid}:rate:*")
 
     @contextmanager
     def frozen(self) -> Iterator[None]:
@@ -70,11 +75,11 @@ class RedisRandomMemory:
         self._seen = client.register_script(_SEEN)
 
     def seen_before(self, sdkappid: int, random: int | str) -> bool:
-        keys = [f"{self._prefix}randoms:{sdkappid}", f"{self._prefix}randoms-count:{sdkappid}"]
+        keys = [f"{self._prefix}{sdkappid}:randoms", f"{self._prefix}{sdkappid}:randoms-count"]
         return bool(self._seen(keys=keys, args=[json.dumps(random), self._size]))
 
-    def clear(self) -> None:
-        _unlink(self._redis, f"{self._prefix}randoms*")
+    def forget(self, sdkappid: int) -> None:
+        self._redis.delete(f"{self._prefix}{sdkappid}:randoms", f"{self._prefix}{sdkappid}:randoms-count")
 
 
 class RedisRecordings:
@@ -103,7 +108,7 @@ class RedisHolds:
     """Writes in flight per user (conflict mode): a key that exists while one process writes for that user."""
 
     def __init__(self, client: Any, prefix: str, *, ttl_seconds: float = 60.0) -> None:
-        self._redis, self._prefix, self._ttl_ms = client, f"{prefix}hold:", int(ttl_seconds * 1000)
+        self._redis, self._prefix, self._ttl_ms = client, prefix, int(ttl_seconds * 1000)
 
     def take(self, key: tuple[int, str]) -> bool:
         """True: held now by this caller. The expiry frees the user if the holder dies mid-write."""
@@ -113,7 +118,7 @@ class RedisHolds:
         self._redis.delete(self._name(key))
 
     def _name(self, key: tuple[int, str]) -> str:
-        return f"{self._prefix}{key[0]}:{key[1]}"
+        return f"{self._prefix}{key[0]}:hold:{key[1]}"
 
 
 class MemoryHolds:
