@@ -142,10 +142,11 @@ def wrk_version() -> str:
 
 
 def run_wrk(url: str, body_file: Path, *, threads: int = 1, connections: int = 16, duration: int = 5,
-            timeout_s: int = 10) -> dict:
-    """``wrk -t1 -c16 -d5s`` POSTing ``body_file``: requests/s, p50/p99 latency (ms), errors."""
+            timeout_s: int = 10, senders: int = 0) -> dict:
+    """``wrk -t1 -c16 -d5s`` POSTing ``body_file``: requests/s, p50/p99 latency (ms), errors. ``senders``: each
+    request's From_Account drawn from that many users (wrk_post.lua)."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout_s}s",
-            "-s", str(WRK_SCRIPT), url, "--", str(body_file)]
+            "-s", str(WRK_SCRIPT), url, "--", str(body_file), *([str(senders)] if senders else [])]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration + timeout_s + 30)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
     if line is None:

@@ -12,7 +12,26 @@ from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 
 
-class SlidingWindowLimiter:
+class ClockFreezing:
+    """``frozen()`` for a limiter that reads its time from ``self._clock``."""
+
+    _clock: Callable[[], float]
+
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Hold this limiter's clock at the present instant: every call admitted meanwhile falls in one
+        window, however slowly the calls arrive. For a caller in the same process that must meet the
+        limit itself whatever the machine's load (the suite's burst against its embedded emulator); the
+        sliding of the window over real time is the emulator tests' to check."""
+        clock, instant = self._clock, self._clock()
+        self._clock = lambda: instant
+        try:
+            yield
+        finally:
+            self._clock = clock
+
+
+class SlidingWindowLimiter(ClockFreezing):
     """Admits at most ``limit`` calls per key within any window of ``window`` seconds.
 
     Refused calls are not counted, so a client that backs off recovers after one window.
@@ -45,16 +64,3 @@ class SlidingWindowLimiter:
         """One app's windows (keys are (SDKAppID, operation))."""
         for key in [k for k in self._calls if isinstance(k, tuple) and k and k[0] == sdkappid]:
             del self._calls[key]
-
-    @contextmanager
-    def frozen(self) -> Iterator[None]:
-        """Hold this limiter's clock at the present instant: every call admitted meanwhile falls in one
-        window, however slowly the calls arrive. For a caller in the same process that must meet the
-        limit itself whatever the machine's load (the suite's burst against its embedded emulator); the
-        sliding of the window over real time is the emulator tests' to check."""
-        clock, instant = self._clock, self._clock()
-        self._clock = lambda: instant
-        try:
-            yield
-        finally:
-            self._clock = clock

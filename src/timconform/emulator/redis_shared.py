@@ -15,8 +15,9 @@ import json
 import os
 import time
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
 from typing import Any
+
+from timconform.emulator.ratelimit import ClockFreezing
 
 # A sliding window: drop calls older than the window, refuse at the limit, else count this one. Refused calls
 # are not counted (a client that backs off recovers after one window), as in ratelimit.SlidingWindowLimiter.
@@ -37,7 +38,7 @@ return 0
 """
 
 
-class RedisLimiter:
+class RedisLimiter(ClockFreezing):
     """ratelimit.SlidingWindowLimiter over Redis: one window per key for every process. Times come from the
     caller's wall clock (the processes of one host share it), so ``frozen()`` works as in-process."""
 
@@ -57,14 +58,6 @@ class RedisLimiter:
     def forget(self, sdkappid: int) -> None:
         _unlink(self._redis, f"{self._prefix}{sdkappid}:rate:*")
 
-    @contextmanager
-    def frozen(self) -> Iterator[None]:
-        clock, instant = self._clock, self._clock()
-        self._clock = lambda: instant
-        try:
-            yield
-        finally:
-            self._clock = clock
 
 
 class RedisRandomMemory:
