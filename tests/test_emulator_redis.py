@@ -417,6 +417,12 @@ def test_two_apps_in_one_emulator_keep_their_state_apart(request, store):
     assert reset.status_code == 200 and state["accounts"] == ["boss"] and state["friendships"] == 0
     assert store_.friends_of(emulator.app_state, "alice") == ["bob"]  # the reset touched the other app only
     assert nobody.status_code == 404 and "serves no app '42'" in nobody.json()["error"]
+    other_app = emulator.model.apps[other.sdkappid]
+    emulator.model.multiaccount_import(other_app, ["alice", "bob"])
+    assert emulator.model.friend_import(other_app, "alice", emulator.validator.parse(body, ())[1]) == [0]
+    emulator.reset()  # the emulator's own app: the other keeps its state
+    assert store_.friends_of(emulator.app_state, "alice") == []
+    assert store_.friends_of(other_app, "alice") == ["bob"]
 
 
 def test_an_app_without_its_secret_key_is_one_line_and_exit_2(tmp_path):

@@ -114,17 +114,17 @@ class Emulator:
         return usersig.generate(app.sdkappid, admin, app.secret_key, expire=expire, now=int(self.config.clock()))
 
     def reset(self, sdkappid: int | None = None) -> None:
-        """Forget accounts, friendships, rate windows and randoms of every app, recordings and fault counts; keep
-        the configuration. With ``sdkappid``: that app's accounts, friendships, rate windows and randoms only."""
-        apps = list(self.model.apps.values()) if sdkappid is None else [self.model.apps[sdkappid]]
-        for app in apps:
-            self.model.store.clear(app)
-            self.limiter.forget(app.sdkappid)
-            self.randoms.forget(app.sdkappid)
+        """Forget the accounts, friendships, rate windows and randoms of one app (this emulator's own, or
+        ``sdkappid``: never another's), and keep the configuration. Without ``sdkappid``, the service's
+        recordings and fault counts are forgotten too."""
+        app = self.model.apps[self.config.sdkappid if sdkappid is None else sdkappid]
+        self.model.store.clear(app)
+        self.limiter.forget(app.sdkappid)
+        self.randoms.forget(app.sdkappid)
         if sdkappid is None:
             self.recorded.clear()
             self.faults = faults_module.FaultPlan(self.faults.faults)
-        if self.config.accounts is not None and self.app_state in apps:
+        if self.config.accounts is not None and app is self.app_state:
             preload.load(self.model, self.app_state, self.config.accounts, self.validator)
 
     @property
@@ -226,7 +226,8 @@ class Emulator:
             self._admit(scope, operation, query)
             # Counted only now: a fault stands for trouble behind the gateway, so a call the gateway refused
             # (a missing random, a bad UserSig) never consumes it, and the client is sure to meet it.
-            faults = self.faults.next_call(operation)
+            shared = self._shared_faults
+            faults = self._faults.next_call(operation) if shared is None else shared.next_call(operation)
             item_faults = await self._apply_faults(faults) if faults else ()
             cap = self.config.max_body_bytes
             message = await receive()

@@ -116,10 +116,6 @@ class Model:
         self.store.attach(app)
         return app
 
-    def reset(self) -> None:
-        for app in self.apps.values():
-            self.store.clear(app)
-
     # -- accounts -------------------------------------------------------------------------------
 
     def account_import(self, app: App, user_id: str, profile: tuple[str, str] | None = None) -> None:

@@ -130,18 +130,24 @@ class MemoryHolds:
         self._held.discard(key)
 
 
+# One call counted, and the plan's version read, in one round trip.
+_NEXT_CALL = """
+return {redis.call('GET', KEYS[1]), redis.call('HINCRBY', KEYS[2], ARGV[1], 1)}
+"""
+
+
 class RedisFaultCalls:
     """A fault plan's call counts (faults.FaultPlan's counter) in Redis: call N of an operation is call N for
     every process."""
 
     def __init__(self, client: Any, prefix: str) -> None:
-        self._redis, self._key = client, f"{prefix}faults:calls"
+        self._redis, self.key = client, f"{prefix}faults:calls"
 
     def next(self, operation: str) -> int:
-        return int(self._redis.hincrby(self._key, operation, 1))
+        return int(self._redis.hincrby(self.key, operation, 1))
 
     def counts(self) -> dict[str, int]:
-        return {operation: int(n) for operation, n in self._redis.hgetall(self._key).items()}
+        return {operation: int(n) for operation, n in self._redis.hgetall(self.key).items()}
 
 
 class RedisFaultPlans:
@@ -150,6 +156,7 @@ class RedisFaultPlans:
     def __init__(self, client: Any, prefix: str, parse: Callable[[Any], Any]) -> None:
         self._redis, self._prefix, self._parse = client, prefix, parse
         self.calls = RedisFaultCalls(client, prefix)
+        self._next_call = client.register_script(_NEXT_CALL)
         self._version: str | None = None
         self._plan: Any = None
 
@@ -161,8 +168,14 @@ class RedisFaultPlans:
         pipe.execute()
         self._version, self._plan = None, None
 
-    def current(self) -> Any:
-        version = self._redis.get(f"{self._prefix}faults:version")
+    def next_call(self, operation: str) -> list[Any]:
+        """FaultPlan.next_call for the shared plan: the faults that hit this call of ``operation``."""
+        version, call = self._next_call(keys=[f"{self._prefix}faults:version", self.calls.key], args=[operation])
+        plan = self.current(version)
+        return [fault for fault in plan.faults if fault.hits(operation, int(call))]
+
+    def current(self, version: Any = None) -> Any:
+        version = version if version is not None else self._redis.get(f"{self._prefix}faults:version")
         if self._plan is None or version != self._version:
             data = self._redis.get(f"{self._prefix}faults:plan")
             self._plan, self._version = self._parse(json.loads(data) if data else []), version

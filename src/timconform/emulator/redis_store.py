@@ -18,6 +18,7 @@ friend-list limit and never leave half a batch.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -28,6 +29,13 @@ from timconform.emulator.store import Planner, adjust_lists
 
 PREFIX = "timconform"
 RETRY_SECONDS = 10.0  # how long a write keeps re-planning against other writers before it gives up
+STRIPES = 64  # in-process locks, by user: this process's own writers queue instead of re-planning each other
+# What a friend_import plans on, in one round trip: the user's table, the user's list counts, the accounts asked.
+_READ_BATCH = """
+local accounts = {}
+if #ARGV > 0 then accounts = redis.call('HMGET', KEYS[3], unpack(ARGV)) end
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), accounts}
+"""
 
 
 class StoreError(Exception):
@@ -55,6 +63,7 @@ class RedisStore:
         from redis.exceptions import WatchError
 
         self.redis, self._watch_error = client, WatchError
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -179,10 +188,13 @@ class RedisStore:
         table_key, lists_key, accounts_key = self._friends(app, owner), self._lists(app, owner), self._accounts(app)
         answer: list[int] = []
 
+        asked = list(dict.fromkeys(candidates))
+
         def write(pipe: Any) -> None:
-            table = {to: _load(entry) for to, entry in pipe.hgetall(table_key).items()}
-            lists = {name: int(count) for name, count in pipe.hgetall(lists_key).items()}
-            existing = self.existing_in(pipe, accounts_key, candidates)
+            entries, counts, found = pipe.eval(_READ_BATCH, 3, table_key, lists_key, accounts_key, *asked)
+            table = {entries[n]: _load(entries[n + 1]) for n in range(0, len(entries), 2)}
+            lists = {counts[n]: int(counts[n + 1]) for n in range(0, len(counts), 2)}
+            existing = {user for user, value in zip(asked, found) if value is not None}
             codes, writes, new_lists = plan(table, dict(lists), existing)
             answer[:] = codes
             pipe.multi()
@@ -191,7 +203,8 @@ class RedisStore:
             if new_lists != lists:
                 self._put_lists(pipe, app, owner, new_lists)
 
-        self._transaction([table_key, lists_key, accounts_key], write)
+        with self._stripes[hash(table_key) % STRIPES]:
+            self._transaction([table_key, lists_key, accounts_key], write)
         return answer
 
     def delete_friends(self, app: Any, owner: str, tos: Sequence[str], both: bool) -> list[bool]:
