@@ -18,6 +18,7 @@ A client that leaves or breaks its TLS session costs one closed connection, neve
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import socket
 import ssl
@@ -72,7 +73,7 @@ def plain(status: int, text: str) -> Answer:
     return Answer(status, [("Content-Type", "text/plain; charset=utf-8")], (text + "\n").encode("utf-8"), close=True)
 
 
-class Handler:
+class Handler(abc.ABC):
     """What a proxy does with a request. ``handle`` is required; the rest refuse by default."""
 
     sniffs_tls = False  # True: a connection opening with a TLS handshake gets TLS from ``tls()``
@@ -83,8 +84,9 @@ class Handler:
     async def close(self) -> None:
         """Called in the server's loop after the last connection."""
 
+    @abc.abstractmethod
     async def handle(self, request: Request) -> Answer:
-        raise NotImplementedError
+        """The answer to one request (forwarded, or the proxy's own refusal)."""
 
     def tunnel(self, request: Request) -> ssl.SSLContext | Answer:
         """A CONNECT: the TLS context to terminate the tunnel with, or the refusal."""
@@ -96,7 +98,7 @@ class Handler:
 
 
 class _TooLarge(Exception):
-    pass
+    """A request body over ``max_body``: answered 413, and the connection closed."""
 
 
 class ProxyServer:
