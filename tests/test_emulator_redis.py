@@ -450,3 +450,16 @@ def test_an_app_s_key_comes_from_its_file_or_its_own_environment_variable(tmp_pa
     monkeypatch.setenv("TIMCONFORM_SECRET_KEY_1400000009", "key-from-the-environment")
     app = _app("1400000009:boss,deputy")
     assert (app.sdkappid, app.admins, app.secret_key) == (1400000009, ("boss", "deputy"), "key-from-the-environment")
+
+
+def test_a_user_id_with_a_colon_is_one_owner_in_the_redis_store(flushed):
+    emulator = _emulator(flushed, edition="free-trial")
+    model, app = emulator.model, emulator.app_state
+    model.multiaccount_import(app, ["team:alice", "bob"])
+    assert model.friend_import(app, "team:alice", emulator.validator.parse(
+        {"From_Account": "team:alice", "AddFriendItem": _items(["bob"])}, ())[1]) == [0]
+    assert model.friend_import(app, "bob", emulator.validator.parse(
+        {"From_Account": "bob", "AddFriendItem": _items(["team:alice"])}, ())[1]) == [0]
+    assert model.store.friendships(app) == {"team:alice": ["bob"], "bob": ["team:alice"]}
+    assert model.account_delete(app, ["team:alice"]) == [("team:alice", 0)]
+    assert model.store.friendships(app) == {}  # the chain went both ways

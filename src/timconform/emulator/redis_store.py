@@ -104,11 +104,7 @@ class RedisStore:
     # -- accounts -----------------------------------------------------------------------------
 
     def existing(self, app: Any, users: Iterable[str]) -> set[str]:
-        users = list(dict.fromkeys(users))
-        if not users:
-            return set()
-        found = self.redis.hmget(self._accounts(app), users)
-        return {user for user, value in zip(users, found) if value is not None}
+        return self.existing_in(self.redis, self._accounts(app), list(users))
 
     def account_ids(self, app: Any) -> list[str]:
         return self.redis.hkeys(self._accounts(app))
@@ -135,13 +131,15 @@ class RedisStore:
 
     @staticmethod
     def existing_in(pipe: Any, key: str, users: Sequence[str]) -> set[str]:
+        """Which of ``users`` are in the accounts hash ``key`` (read through ``pipe``: a client, or a watching
+        pipeline)."""
         users = list(dict.fromkeys(users))
         found = pipe.hmget(key, users) if users else []
         return {user for user, value in zip(users, found) if value is not None}
 
     def delete_account(self, app: Any, user: str) -> None:
         """The account and its relationship chain, both ways (every table that holds it)."""
-        owners = [key.rsplit(":", 1)[1] for key in self.redis.scan_iter(match=self._friends(app, "*"), count=1000)]
+        owners = self._owners(app)
         keys = [self._accounts(app), self._friends(app, user), self._lists(app, user)]
         keys += [k for owner in owners for k in (self._friends(app, owner), self._lists(app, owner))]
 
@@ -178,11 +176,17 @@ class RedisStore:
         return [bool(found) for found in pipe.execute()]
 
     def friendships(self, app: Any) -> dict[str, list[str]]:
-        keys = list(self.redis.scan_iter(match=self._friends(app, "*"), count=1000))
+        owners = self._owners(app)
         pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.hkeys(key)
-        return {key.rsplit(":", 1)[1]: tos for key, tos in zip(keys, pipe.execute()) if tos}
+        for owner in owners:
+            pipe.hkeys(self._friends(app, owner))
+        return {owner: tos for owner, tos in zip(owners, pipe.execute()) if tos}
+
+    def _owners(self, app: Any) -> list[str]:
+        """Every user with a friend table (a UserID may hold ':' or glob characters: the prefix is cut, not split)."""
+        prefix = self._friends(app, "")
+        pattern = prefix.replace("[", "[[]") + "*"
+        return [key[len(prefix):] for key in self.redis.scan_iter(match=pattern, count=1000)]
 
     def import_batch(self, app: Any, owner: str, candidates: Sequence[str], plan: Planner) -> list[int]:
         table_key, lists_key, accounts_key = self._friends(app, owner), self._lists(app, owner), self._accounts(app)
