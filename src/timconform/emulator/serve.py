@@ -9,6 +9,7 @@ import signal
 import sys
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -91,38 +92,45 @@ def serve_forever(emulator: Emulator, sock: socket.socket, *, log_level: str = "
         server.run(sockets=[sock])
 
 
+class _Worker(uvicorn.Server):
+    """A worker's server: it takes no signals. Its parent stops it by closing the worker pipe (below): a signal
+    handler runs in the main thread only between bytecodes, so one that lands just before the loop blocks can
+    wait unseen (2 hung workers in about 170 starts stopped at once); the end of a pipe wakes the thread that
+    reads it whenever it comes."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 def serve_workers(make_emulator: Callable[[], Emulator], sock: socket.socket, workers: int, *,
                   log_level: str = "warning", on_ready: Callable[[], None] | None = None) -> int:
     """Serve with ``workers`` processes forked from this one, all accepting on ``sock`` (the kernel spreads the
-    connections), until SIGINT or SIGTERM; then every worker shuts down gracefully. Each worker makes its own
-    emulator after the fork (its own Redis connections: a client's sockets never cross a fork). Returns 0, or
-    1 when a worker ended on its own (its one line is on stderr)."""
+    connections), until SIGINT or SIGTERM reaches this process; then every worker shuts down gracefully. Each
+    worker makes its own emulator after the fork (its own Redis connections: a client's sockets never cross a
+    fork). The workers ignore stop signals (a terminal's Ctrl-C reaches the whole group) and stop when the pipe
+    from this process closes: on a stop signal, or whenever this process ends, so no worker outlives it.
+    Returns 0, or 1 when a worker ended on its own (its one line is on stderr)."""
     children: list[int] = []
-    # Stop signals wait (blocked) until someone handles them: the parent once it forwards them, each worker once
-    # serve_forever's handlers are in place (_stop_on_signals unblocks them), so that a stop that comes while a
-    # worker is still starting stops it cleanly instead of killing it. Workers inherit the mask from the fork.
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    stop_read, stop_write = os.pipe()
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # a stop during the forks waits for ``stop`` below
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # a worker: serve, then leave without running the parent's exit handlers
-            code = 0
-            try:
-                serve_forever(make_emulator(), sock, log_level=log_level)
-            except BaseException as exc:  # noqa: BLE001 - one line for the operator, then this worker ends
-                print(f"timconform emulator worker {os.getpid()}: {type(exc).__name__}: {exc}", file=sys.stderr,
-                      flush=True)
-                code = 1
-            finally:
-                os._exit(code)
+            os.close(stop_write)
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            os._exit(_work(make_emulator, sock, stop_read, log_level))
         children.append(pid)
+    os.close(stop_read)
     sock.close()  # the workers hold it: the parent only supervises
 
-    def forward(sig: int, frame: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, sig)
+    def stop(sig: object = None, frame: object = None) -> None:
+        with contextlib.suppress(OSError):
+            os.close(stop_write)  # every worker reads the end of the pipe
 
-    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     failed = False
     try:
@@ -130,18 +138,45 @@ def serve_workers(make_emulator: Callable[[], Emulator], sock: socket.socket, wo
             on_ready()
         while children:
             try:
-                pid, status = os.wait()
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 break
+            if pid == 0:
+                # Not os.wait(): a stop signal that lands after Python's last check and before the blocking call
+                # has its handler wait for that call to return, i.e. for a worker to exit (seen: 1 hang in 400
+                # starts stopped at once). A short sleep bounds that wait to its length.
+                time.sleep(0.1)
+                continue
             if pid in children:
                 children.remove(pid)
-                failed = failed or os.waitstatus_to_exitcode(status) != 0
-                if failed:
-                    forward(signal.SIGTERM, None)  # one worker gone wrong: the service stops whole
+                if os.waitstatus_to_exitcode(status) != 0:
+                    failed = True
+                    stop()  # one worker gone wrong: the service stops whole
     finally:
+        stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 1 if failed else 0
+
+
+def _work(make_emulator: Callable[[], Emulator], sock: socket.socket, stop_read: int, log_level: str) -> int:
+    """One worker's life: serve until the parent's pipe closes. Its exit code."""
+    try:
+        emulator = make_emulator()
+        host, port = sock.getsockname()[:2]
+        server = _Worker(uvicorn_config(emulator, host, port, log_level=log_level))
+
+        def wait_for_stop() -> None:
+            while os.read(stop_read, 1):
+                pass  # nothing is ever written: the pipe only closes
+            server.should_exit = True
+
+        threading.Thread(target=wait_for_stop, name="timconform-worker-stop", daemon=True).start()
+        server.run(sockets=[sock])
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - one line for the operator, then this worker ends
+        print(f"timconform emulator worker {os.getpid()}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 @contextlib.contextmanager
@@ -163,8 +198,6 @@ def _stop_on_signals(server: uvicorn.Server) -> Iterator[None]:
         server.should_exit = True
 
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one that came meanwhile (a worker) is handled now
     try:
         yield
     finally:
