@@ -254,14 +254,19 @@ def test_a_fault_plan_installed_on_one_emulator_counts_calls_on_both(flushed):
 
 
 def test_recordings_and_write_holds_are_shared(flushed):
-    settings_ = {"record": True, "behaviour": {"FI-WRITE-CONFLICT": "conflict-30008"}, "write_hold_seconds": 0.5}
+    settings_ = {"record": True, "behaviour": {"FI-WRITE-CONFLICT": "conflict-30008"}, "write_hold_seconds": 2.0}
     workers = [_emulator(flushed, **settings_), _emulator(flushed, **settings_)]
     workers[0].model.multiaccount_import(workers[0].app_state, ["alice", "bob", "carol"])
     with start_in_thread(workers[0]) as one, start_in_thread(workers[1]) as two:
         holding = threading.Thread(target=_call, args=(one, workers[0], "sns/friend_import",
                                                        {"From_Account": "alice", "AddFriendItem": _items(["bob"])}))
         holding.start()
-        time.sleep(0.2)  # the first write holds alice for 0.5 s
+        import redis
+
+        held, deadline = redis.Redis.from_url(flushed), time.monotonic() + 10
+        while not held.exists(f"timconform:{DEMO_SDKAPPID}:hold:alice"):  # the first write holds alice for 2 s
+            assert time.monotonic() < deadline, "the first write never held alice"
+            time.sleep(0.005)
         refused = _call(two, workers[1], "sns/friend_import", {"From_Account": "alice",
                                                                "AddFriendItem": _items(["carol"])})
         holding.join()
