@@ -27,8 +27,10 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import h11
+import httpx
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
                         "te", "trailer", "transfer-encoding", "upgrade"})
@@ -321,3 +323,33 @@ def _header(headers, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+class UpstreamFailed(Exception):
+    """The upstream gave no answer (refused, reset, timed out): the proxy's 502, never the upstream's."""
+
+
+async def relay(http: httpx.AsyncClient, upstream: str, request: Request, target: bytes, *,
+                skip: Iterable[str] = (), headers: list[tuple[str, str]] | None = None,
+                decoded: bool = False) -> Answer:
+    """Send ``request`` to ``upstream`` with ``target`` as its raw request target (httpcore's "target"
+    extension: httpx would otherwise re-encode the query), and return the upstream's answer as it came, less
+    hop-by-hop headers and ``skip`` (``decoded``: its body with any Content-Encoding undone)."""
+    sent = [(k, v) for k, v in (request.headers if headers is None else headers)
+            if k.lower() not in HOP_BY_HOP | {"content-length"}]
+    prefix = urlsplit(upstream).path.rstrip("/").encode("latin-1")
+    try:
+        outgoing = http.build_request(request.method, upstream, headers=sent, content=request.body,
+                                      extensions={"target": prefix + target})
+        response = await http.send(outgoing, stream=True)
+        try:
+            chunks = response.aiter_bytes() if decoded else response.aiter_raw()
+            payload = b"".join([chunk async for chunk in chunks])
+        finally:
+            await response.aclose()
+    except httpx.HTTPError as exc:
+        raise UpstreamFailed(f"{type(exc).__name__}: {exc}") from None
+    dropped = {name.lower() for name in skip}
+    kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+            if k.decode("latin-1").lower() not in dropped]
+    return Answer(response.status_code, kept, payload, reason=response.reason_phrase)

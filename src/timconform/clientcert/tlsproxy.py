@@ -27,7 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from timconform.clientcert.proxyserver import HOP_BY_HOP, Answer, Handler, ProxyServer, Request, plain
+from timconform.clientcert.proxyserver import Answer, Handler, ProxyServer, Request, UpstreamFailed, plain, relay
 
 LOOPBACK = "127.0.0.1"
 UPSTREAM_TIMEOUT = 300.0  # the emulator's slow-answer faults must reach the client, whose own timeout decides
@@ -254,36 +254,6 @@ class _Tunnels(Handler):
             return await relay(self.http, upstream, request, target, skip={"date", "server"})
         except UpstreamFailed as exc:
             return plain(502, f"the loopback upstream failed: {exc}")
-
-
-class UpstreamFailed(Exception):
-    """The upstream gave no answer (refused, reset, timed out): the proxy's 502, never the upstream's."""
-
-
-async def relay(http: httpx.AsyncClient, upstream: str, request: Request, target: bytes, *,
-                skip: Iterable[str] = (), headers: list[tuple[str, str]] | None = None,
-                decoded: bool = False) -> Answer:
-    """Send ``request`` to ``upstream`` with ``target`` as its raw request target (httpcore's "target"
-    extension: httpx would otherwise re-encode the query), and return the upstream's answer as it came, less
-    hop-by-hop headers and ``skip`` (``decoded``: its body with any Content-Encoding undone)."""
-    sent = [(k, v) for k, v in (request.headers if headers is None else headers)
-            if k.lower() not in HOP_BY_HOP | {"content-length"}]
-    prefix = urlsplit(upstream).path.rstrip("/").encode("latin-1")
-    try:
-        outgoing = http.build_request(request.method, upstream, headers=sent, content=request.body,
-                                      extensions={"target": prefix + target})
-        response = await http.send(outgoing, stream=True)
-        try:
-            chunks = response.aiter_bytes() if decoded else response.aiter_raw()
-            payload = b"".join([chunk async for chunk in chunks])
-        finally:
-            await response.aclose()
-    except httpx.HTTPError as exc:
-        raise UpstreamFailed(f"{type(exc).__name__}: {exc}") from None
-    dropped = {name.lower() for name in skip}
-    kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
-            if k.decode("latin-1").lower() not in dropped]
-    return Answer(response.status_code, kept, payload, reason=response.reason_phrase)
 
 
 def probe_refusal(proxy_url: str, target: str, *, timeout: float = 5.0) -> int:

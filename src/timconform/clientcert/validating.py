@@ -31,9 +31,8 @@ import httpx
 from timconform import __version__
 from timconform import spec as spec_module
 from timconform.clientcert.checks import REQUEST_RULES, STREAM_RULES, Checker, Expected
-from timconform.clientcert.proxyserver import Answer, Handler, ProxyServer, Request, plain
+from timconform.clientcert.proxyserver import Answer, Handler, ProxyServer, Request, UpstreamFailed, plain, relay
 from timconform.clientcert.recording import Recorded, SigJudge, redact_query, sig_hash
-from timconform.clientcert.tlsproxy import HOP_BY_HOP, UpstreamFailed, relay
 from timconform.emulator.control import CONTROL_PREFIX
 from timconform.oracle import response as response_checks
 from timconform.oracle.recorder import Recorder
@@ -223,8 +222,10 @@ class _Forwarding(Handler):
             return plain(403, "timconform proxy never forwards an emulator's control plane (/_timconform/)")
         proxy = self.proxy
         record = proxy.record_of(request)
-        headers = [(k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP | {"host", "accept-encoding"}]
-        headers.append(("Accept-Encoding", "identity"))  # the answer is judged, so it must come as it is
+        # relay() drops the hop-by-hop headers; Host is the upstream's own; the answer is judged, so it must come as
+        # it is (identity)
+        headers = [(k, v) for k, v in request.headers if k.lower() not in {"host", "accept-encoding"}]
+        headers.append(("Accept-Encoding", "identity"))
         assert self.http is not None
         try:
             answer = await relay(self.http, proxy.upstream, request, request.target, headers=headers,

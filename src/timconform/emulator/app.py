@@ -96,8 +96,7 @@ class Emulator:
             self.randoms = RedisRandomMemory(shared, f"{PREFIX}:", RANDOM_MEMORY)
             self.recorded = RedisRecordings(shared, service, config.record_limit)
             self._holds = RedisHolds(shared, f"{PREFIX}:")
-            self._shared_faults = RedisFaultPlans(shared, service, lambda data: faults_module.parse(
-                data, known_codes=spec.codes, operations=spec.operations))
+            self._shared_faults = RedisFaultPlans(shared, service, self._parse_faults)
         if load_state or self._shared_faults is None:
             self.faults = self._fault_plan(config.faults)
         if config.accounts is not None and load_state:
@@ -139,7 +138,10 @@ class Emulator:
             self._shared_faults.install(plan, plan.data())
 
     def install_faults(self, data: Any) -> None:
-        self.faults = faults_module.parse(data, known_codes=self.spec.codes, operations=self.spec.operations)
+        self.faults = self._parse_faults(data)
+
+    def _parse_faults(self, data: Any) -> faults_module.FaultPlan:
+        return faults_module.parse(data, known_codes=self.spec.codes, operations=self.spec.operations)
 
     def _fault_plan(self, source: Any) -> faults_module.FaultPlan:
         if source is None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from timconform.emulator.ratelimit import ClockFreezing
+from timconform.emulator.redis_store import unlink_matching
 
 # A sliding window: drop calls older than the window, refuse at the limit, else count this one. Refused calls
 # are not counted (a client that backs off recovers after one window), as in ratelimit.SlidingWindowLimiter.
@@ -56,7 +57,7 @@ class RedisLimiter(ClockFreezing):
         return bool(self._admit(keys=[name], args=[f"{now:.6f}", self._window, limit, member]))
 
     def forget(self, sdkappid: int) -> None:
-        _unlink(self._redis, f"{self._prefix}{sdkappid}:rate:*")
+        unlink_matching(self._redis, f"{self._prefix}{sdkappid}:rate:*")
 
 
 
@@ -181,9 +182,3 @@ class RedisFaultPlans:
             self._plan, self._version = self._parse(json.loads(data) if data else []), version
             self._plan.counter = self.calls
         return self._plan
-
-
-def _unlink(client: Any, pattern: str) -> None:
-    keys = list(client.scan_iter(match=pattern, count=1000))
-    for start in range(0, len(keys), 1000):
-        client.unlink(*keys[start:start + 1000])

@@ -56,6 +56,18 @@ def connect(url: str) -> Any:
     return client
 
 
+def unlink_matching(client: Any, pattern: str) -> None:
+    """Remove every key matching ``pattern``, a thousand at a time (SCAN: Redis never blocks on a KEYS)."""
+    batch = []
+    for key in client.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)
+
+
 class RedisStore:
     name = "redis"
 
@@ -90,15 +102,7 @@ class RedisStore:
 
     def clear(self, app: Any) -> None:
         """This app's keys only: other apps in the same Redis keep theirs."""
-        pattern = f"{PREFIX}:{app.sdkappid}:*"
-        batch = []
-        for key in self.redis.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                self.redis.unlink(*batch)
-                batch = []
-        if batch:
-            self.redis.unlink(*batch)
+        unlink_matching(self.redis, f"{PREFIX}:{app.sdkappid}:*")
         self.attach(app)
 
     # -- accounts -----------------------------------------------------------------------------
